@@ -2,6 +2,9 @@
 //! attachment, release this owner); the address chosen is the result of applying it, returned to
 //! the client. Events are validated before they enter the log and again when applied, so a bad
 //! event can only ever produce an error reply.
+//!
+//! These types are stored with a compact, non-self-describing encoding (postcard) in the log and
+//! in snapshots: no field may be skipped when serializing.
 
 use std::net::IpAddr;
 
@@ -27,7 +30,7 @@ pub const MAX_KEEP: usize = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// Client-chosen id; a repeated id returns the first reply instead of acting twice.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub request_id: Option<String>,
     /// Leader's wall clock when the event was proposed (ms since the Unix epoch): apply never reads
     /// a clock itself.
@@ -58,7 +61,7 @@ pub struct Allocate {
     /// Ranges to allocate from (`range` / `ipRanges`), one address each.
     pub ranges: Vec<Range>,
     /// Specific addresses asked for (`ips` capability, `args.cni.ips`, `IP=`), reserved cluster-wide.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub statics: Vec<IpNet>,
     /// `enable_overlapping_ranges`: never take an address another range of the network holds.
     pub overlapping: bool,

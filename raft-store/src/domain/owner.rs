@@ -49,13 +49,13 @@ pub struct Attachment {
     /// Container id + interface.
     pub owner: Owner,
     /// The pod, when the runtime passed it (always under Kubernetes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub pod: Option<PodRef>,
     /// `K8S_POD_UID`, used by the reconciler to tell a re-created pod from the old one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub pod_uid: Option<String>,
     /// The Kubernetes node the plugin runs on; GC and per-node permissions use it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub node: Option<String>,
     /// The CNI network `name` of the configuration (GC is per CNI network).
     pub cni_network: String,

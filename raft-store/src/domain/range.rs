@@ -52,7 +52,7 @@ struct RangeWire {
     cidr: IpNet,
     start: IpAddr,
     end: IpAddr,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     exclude: Vec<IpNet>,
 }
 

@@ -1,0 +1,81 @@
+//! Group commit: one thread makes appended log entries durable, many at a time. `append` writes
+//! entries to sled's memory and hands the completion callback here; the thread takes every
+//! callback waiting, calls `flush` (fsync) once, then completes them all in order. Under load one
+//! flush covers many appends — the flush rate, not the request rate, bounds the disk.
+
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+
+use openraft::storage::LogFlushed;
+
+use crate::types::TypeConfig;
+
+/// Most callbacks completed by one flush (a bound on latency under extreme load).
+const MAX_GROUP: usize = 4096;
+
+/// Handle to the flusher thread; cloning shares it. When the last handle is dropped the thread
+/// finishes the flushes already asked for, releases the store and is joined, so the data directory
+/// can be opened again at once (a restart in the same process).
+#[derive(Clone, Debug)]
+pub struct Flusher {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: Option<mpsc::Sender<LogFlushed<TypeConfig>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Flusher {
+    /// Starts the flusher thread for `db`.
+    pub fn start(db: sled::Db) -> Flusher {
+        let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
+        let thread = thread::Builder::new()
+            .name("raft-log-flush".into())
+            .spawn(move || run(db, rx))
+            .expect("spawn the log flusher thread");
+        Flusher { inner: Arc::new(Inner { tx: Some(tx), thread: Some(thread) }) }
+    }
+
+    /// Completes `callback` once everything written to sled so far is durable.
+    pub fn after_flush(&self, callback: LogFlushed<TypeConfig>) {
+        let unsent = match self.inner.tx.as_ref() {
+            Some(tx) => tx.send(callback).err().map(|mpsc::SendError(c)| c),
+            None => Some(callback),
+        };
+        if let Some(callback) = unsent {
+            callback.log_io_completed(Err(std::io::Error::other("log flusher stopped")));
+        }
+    }
+}
+
+fn run(db: sled::Db, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    let mut group = Vec::with_capacity(64);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let result = db.flush().map(|_| ());
+        if let Err(e) = &result {
+            tracing::error!(error = %e, waiting = group.len(), "flushing the Raft log failed");
+        }
+        for callback in group.drain(..) {
+            let r = result.as_ref().map(|_| ()).map_err(|e| std::io::Error::other(e.to_string()));
+            callback.log_io_completed(r);
+        }
+    }
+}
