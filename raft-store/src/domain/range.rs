@@ -232,6 +232,17 @@ impl Range {
             && !(self.family() == Family::V4 && matches!(self.ip_at(offset), IpAddr::V4(v4) if v4.octets()[3] == 0))
     }
 
+    /// The effective range as a spec (CIDR, start, end, excludes): what a client sends on the
+    /// wire, validated again by the server.
+    pub fn to_spec(&self) -> RangeSpec {
+        RangeSpec {
+            range: self.network.to_string(),
+            range_start: Some(self.ip_at(self.first).to_string()),
+            range_end: Some(self.ip_at(self.last).to_string()),
+            exclude: self.exclude_nets.iter().map(ToString::to_string).collect(),
+        }
+    }
+
     /// Short human form, `CIDR` or `CIDR[start-end]`, used in errors.
     pub fn describe(&self) -> String {
         let usable_last = ip::last_offset(ip::host_bits(&self.network)) - 1;

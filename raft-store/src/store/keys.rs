@@ -30,7 +30,9 @@ mod tests {
 
     #[test]
     fn log_keys_sort_by_index_and_before_metadata() {
-        assert!(log_key(1) < log_key(2) && log_key(255) < log_key(256) && log_key(u64::MAX).as_slice() < LOG_END.as_slice());
+        assert!(
+            log_key(1) < log_key(2) && log_key(255) < log_key(256) && log_key(u64::MAX).as_slice() < LOG_END.as_slice()
+        );
         assert!(LOG_END.as_slice() <= VOTE);
     }
 }

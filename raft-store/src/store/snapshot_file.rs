@@ -66,7 +66,8 @@ impl SnapshotFile {
         }
         let mut header = vec![0u8; len];
         file.read_exact(&mut header)?;
-        let meta = serde_json::from_slice(&header).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let meta =
+            serde_json::from_slice(&header).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         Ok(Some(StoredSnapshot { meta, data }))

@@ -67,7 +67,8 @@ impl StateMachineStore {
 
 fn load(machine: &mut Machine, stored: &StoredSnapshot) -> Result<(), typ::StorageError> {
     let signature = stored.meta.signature();
-    let state = snapshot::decode(&stored.data).map_err(|e| io_err(ErrorSubject::Snapshot(Some(signature)), ErrorVerb::Read, e))?;
+    let state = snapshot::decode(&stored.data)
+        .map_err(|e| io_err(ErrorSubject::Snapshot(Some(signature)), ErrorVerb::Read, e))?;
     machine.state = state;
     machine.last_applied = stored.meta.last_log_id;
     machine.membership = stored.meta.last_membership.clone();
@@ -170,7 +171,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             Some(id) => format!("{}-{}-{}", id.leader_id, id.index, self.serial),
             None => format!("empty-{}", self.serial),
         };
-        let meta = typ::SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
+        let meta =
+            typ::SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id };
         let data = std::mem::take(&mut self.data);
         let (file, meta_w) = (self.file.clone(), meta.clone());
         let data = tokio::task::spawn_blocking(move || file.write(&meta_w, &data).map(|_| data))

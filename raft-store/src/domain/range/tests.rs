@@ -178,6 +178,7 @@ fn serialized_form_is_revalidated() {
         r#"{"cidr":"192.168.1.0/24","start":"192.168.1.5","end":"192.168.1.25","exclude":["192.168.1.8/30"]}"#
     );
     assert_eq!(serde_json::from_str::<Range>(&json).unwrap(), r);
+    assert_eq!(Range::parse(&r.to_spec(), "ipam").unwrap(), (r.clone(), vec![]), "the spec round-trips");
     for bad in [
         r#"{"cidr":"192.168.1.0/24","start":"192.168.1.0","end":"192.168.1.25"}"#,
         r#"{"cidr":"192.168.1.0/24","start":"192.168.1.30","end":"192.168.1.25"}"#,
