@@ -1,6 +1,8 @@
 //! openraft's own storage test suite, run against our sled log and state machine, plus
 //! restart checks: what was flushed survives reopening, and a snapshot bounds what is replayed.
 
+#![allow(clippy::result_large_err)] // openraft's StorageError is large; its suite returns it.
+
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{RaftSnapshotBuilder, StorageError};

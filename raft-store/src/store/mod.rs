@@ -1,6 +1,9 @@
 //! openraft storage on sled: the log (entries, vote, committed, purge point), group-committed
 //! flushes, and the state machine with its snapshot file. [`open`] opens both for a data directory.
 
+// openraft fixes the error type of every storage method (StorageError, ~224 bytes).
+#![allow(clippy::result_large_err)]
+
 mod flusher;
 mod keys;
 mod log_store;
