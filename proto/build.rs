@@ -7,6 +7,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     unsafe { std::env::set_var("PROTOC", protoc) };
     println!("cargo:rerun-if-changed=proto/ipam.proto");
     println!("cargo:rerun-if-changed=proto/raft.proto");
-    tonic_prost_build::configure().compile_protos(&["proto/ipam.proto", "proto/raft.proto"], &["proto"])?;
+    tonic_prost_build::configure()
+        // IPAM messages print as JSON in `whereabouts-ctl --output json`.
+        .type_attribute(".whereabouts.ipam.v1", "#[derive(serde::Serialize)]")
+        .compile_protos(&["proto/ipam.proto", "proto/raft.proto"], &["proto"])?;
     Ok(())
 }

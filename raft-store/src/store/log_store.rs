@@ -43,9 +43,12 @@ impl LogStore {
         Ok(LogStore { db: db.clone(), tree, flusher: Flusher::start(db.clone()) })
     }
 
-    /// True when nothing was ever written (no vote, no entry): a node that may bootstrap.
-    pub fn is_pristine(&self) -> bool {
-        self.tree.is_empty()
+    /// True when this node never took part in a cluster (no vote, no entry, nothing purged): the
+    /// only state in which it may bootstrap one.
+    pub fn is_pristine(&self) -> std::result::Result<bool, sled::Error> {
+        Ok(self.tree.get(keys::VOTE)?.is_none()
+            && self.tree.get(keys::PURGED)?.is_none()
+            && self.tree.range(keys::log_key(0).as_slice()..keys::LOG_END.as_slice()).next().is_none())
     }
 
     /// The node id recorded in this log, if any.

@@ -1,0 +1,245 @@
+//! `whereabouts-ctl`: the operator's view of the cluster — status, members, membership changes,
+//! allocations, who holds an address, guarded releases — over the same IPAM API every client uses.
+
+mod client;
+mod output;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use proto::ipam as pb;
+
+use client::Cluster;
+pub use output::Output;
+use output::{print, table};
+
+/// whereabouts-rs operator CLI.
+#[derive(Debug, Parser)]
+#[command(name = "whereabouts-ctl", version, about)]
+pub struct Cli {
+    /// Cluster nodes, `host:port,...` (any node will do; the first that answers is used).
+    #[arg(long, env = "WHEREABOUTS_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7000")]
+    pub endpoints: Vec<String>,
+    /// Per-call timeout in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Leader, term, members, applied index and pool usage.
+    Status {
+        /// Ask only the first endpoint for its own view (works without a quorum; may be stale).
+        #[arg(long)]
+        local: bool,
+    },
+    /// The members and their roles.
+    Members,
+    /// Add a node as a learner (it receives the log without voting).
+    AddLearner {
+        /// Node id.
+        #[arg(long)]
+        id: u64,
+        /// Its gRPC address, host:port.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Make a learner a voter.
+    Promote {
+        /// Node id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Remove a node from the cluster.
+    Remove {
+        /// Node id.
+        #[arg(long)]
+        id: u64,
+    },
+    /// Held addresses.
+    Allocations {
+        /// Only this network name ("" is the unnamed network).
+        #[arg(long)]
+        network: Option<String>,
+    },
+    /// Who holds an address, and what happened to it recently.
+    WhoHas {
+        /// The address.
+        ip: String,
+    },
+    /// Free one address, only if the given owner holds it.
+    Release {
+        /// The address.
+        #[arg(long)]
+        ip: String,
+        /// Its owner, `containerID/ifname`.
+        #[arg(long)]
+        owner: String,
+        /// Network name of the pool.
+        #[arg(long, default_value = "")]
+        network: String,
+    },
+}
+
+/// Runs the CLI.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let cluster = Cluster::new(cli.endpoints.clone(), Duration::from_secs_f64(cli.timeout.max(0.1)));
+    let out = cli.output;
+    match cli.command {
+        Command::Status { local } => status(&cluster, out, local).await,
+        Command::Members => {
+            let (_, s) =
+                cluster.call(pb::StatusRequest { local: false }, |mut c, r| async move { c.status(r).await }).await?;
+            print(out, &s.members, || members_table(&s.members))
+        }
+        Command::AddLearner { id, addr } => {
+            let (_, r) = cluster
+                .call(pb::AddLearnerRequest { id, addr }, |mut c, r| async move { c.add_learner(r).await })
+                .await?;
+            print(out, &r.members, || members_table(&r.members))
+        }
+        Command::Promote { id } => {
+            let (_, r) = cluster.call(pb::PromoteRequest { id }, |mut c, r| async move { c.promote(r).await }).await?;
+            print(out, &r.members, || members_table(&r.members))
+        }
+        Command::Remove { id } => {
+            let (_, r) =
+                cluster.call(pb::RemoveNodeRequest { id }, |mut c, r| async move { c.remove_node(r).await }).await?;
+            print(out, &r.members, || members_table(&r.members))
+        }
+        Command::Allocations { network } => allocations(&cluster, out, network).await,
+        Command::WhoHas { ip } => {
+            let (_, r) = cluster.call(pb::WhoHasRequest { ip }, |mut c, r| async move { c.who_has(r).await }).await?;
+            print(out, &r, || {
+                let mut text = allocations_table(&r.holders);
+                let rows: Vec<Vec<String>> = r
+                    .history
+                    .iter()
+                    .map(|h| {
+                        vec![
+                            h.event.to_string(),
+                            h.time_ms.to_string(),
+                            h.action.clone(),
+                            h.network_name.clone(),
+                            format!("{}/{}", h.container_id, h.ifname),
+                            h.pod.clone(),
+                        ]
+                    })
+                    .collect();
+                text.push_str("\n\nhistory:\n");
+                text.push_str(&table(&["EVENT", "TIME_MS", "ACTION", "NETWORK", "OWNER", "POD"], &rows));
+                text
+            })
+        }
+        Command::Release { ip, owner, network } => {
+            let (container_id, ifname) = owner
+                .rsplit_once('/')
+                .ok_or_else(|| anyhow::anyhow!("--owner {owner:?}: expected containerID/ifname"))?;
+            let msg = pb::ReleaseIpRequest {
+                request_id: format!("ctl-{:032x}", rand::random::<u128>()),
+                network_name: network,
+                ip,
+                container_id: container_id.into(),
+                ifname: ifname.into(),
+            };
+            let (_, r) = cluster.call(msg, |mut c, r| async move { c.release_ip(r).await }).await?;
+            print(out, &r, || match r.released.is_empty() {
+                true => "nothing released: the address was not held".to_string(),
+                false => r
+                    .released
+                    .iter()
+                    .map(|l| format!("released {} (pool {})", l.ip, l.pool))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+        }
+    }
+}
+
+async fn status(cluster: &Cluster, out: Output, local: bool) -> anyhow::Result<()> {
+    let (addr, s) = cluster.call(pb::StatusRequest { local }, |mut c, r| async move { c.status(r).await }).await?;
+    print(out, &s, || {
+        let leader = s.leader_id.map_or("none".to_string(), |l| format!("{l} ({})", s.leader_addr));
+        let mut text = format!(
+            "answered by:  node {} at {addr}{}\nleader:       {leader}\nterm:         {}\napplied:      {} (last log {}, snapshot {})\nallocations:  {}\n\n",
+            s.node_id,
+            if local { " (local view)" } else { "" },
+            s.term,
+            s.applied_index,
+            s.last_log_index,
+            s.snapshot_index,
+            s.allocations
+        );
+        text.push_str(&members_table(&s.members));
+        let rows: Vec<Vec<String>> = s
+            .pools
+            .iter()
+            .map(|p| {
+                let usable: f64 = p.usable.parse().unwrap_or(f64::INFINITY);
+                let pct = if usable > 0.0 { format!("{:.1}%", p.used as f64 * 100.0 / usable) } else { "-".into() };
+                vec![display_network(&p.network_name), p.cidr.clone(), p.used.to_string(), p.usable.clone(), pct]
+            })
+            .collect();
+        text.push_str("\n\n");
+        text.push_str(&table(&["NETWORK", "POOL", "USED", "USABLE", "USE"], &rows));
+        text
+    })
+}
+
+async fn allocations(cluster: &Cluster, out: Output, network: Option<String>) -> anyhow::Result<()> {
+    let mut all = Vec::new();
+    let mut after = String::new();
+    loop {
+        let msg = pb::ListAllocationsRequest { network_name: network.clone(), limit: 0, after: after.clone() };
+        let (_, page) = cluster.call(msg, |mut c, r| async move { c.list_allocations(r).await }).await?;
+        all.extend(page.allocations);
+        if page.next.is_empty() {
+            break;
+        }
+        after = page.next;
+    }
+    print(out, &all, || allocations_table(&all))
+}
+
+fn display_network(name: &str) -> String {
+    if name.is_empty() {
+        "(unnamed)".into()
+    } else {
+        name.into()
+    }
+}
+
+fn members_table(members: &[pb::Member]) -> String {
+    let rows: Vec<Vec<String>> = members
+        .iter()
+        .map(|m| vec![m.id.to_string(), m.addr.clone(), if m.voter { "voter" } else { "learner" }.to_string()])
+        .collect();
+    table(&["ID", "ADDRESS", "ROLE"], &rows)
+}
+
+fn allocations_table(allocations: &[pb::Allocation]) -> String {
+    let rows: Vec<Vec<String>> = allocations
+        .iter()
+        .map(|a| {
+            let att = a.attachment.clone().unwrap_or_default();
+            let pod =
+                if att.pod_name.is_empty() { String::new() } else { format!("{}/{}", att.pod_namespace, att.pod_name) };
+            vec![
+                display_network(&a.network_name),
+                a.pool.clone(),
+                a.ip.clone(),
+                format!("{}/{}", att.container_id, att.ifname),
+                pod,
+                att.node,
+            ]
+        })
+        .collect();
+    table(&["NETWORK", "POOL", "IP", "OWNER", "POD", "NODE"], &rows)
+}

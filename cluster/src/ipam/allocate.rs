@@ -1,0 +1,45 @@
+//! `Allocate`: CNI ADD.
+
+use proto::ipam as pb;
+use raft_store::domain::{Command, Event, Outcome};
+use tonic::{Request, Response, Status};
+
+use super::call::Call;
+use super::context::Context;
+use crate::convert::ipam as conv;
+
+/// Serves `Allocate`.
+pub async fn handle(
+    ctx: &Context,
+    req: Request<pb::AllocateRequest>,
+) -> Result<Response<pb::AllocateResponse>, Status> {
+    let call = Call::new(ctx, "allocate", &req);
+    if let Some(leader) = call.route()? {
+        return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.allocate(r).await }).await;
+    }
+    let msg = req.into_inner();
+    let request_id = conv::request_id(msg.request_id.clone());
+    let (cmd, warnings) = conv::allocate(msg).map_err(|e| call.fail(e))?;
+    let span = tracing::info_span!(
+        "allocate",
+        network = %cmd.network,
+        container_id = %cmd.attachment.owner.container_id,
+        ifname = %cmd.attachment.owner.ifname,
+        request_id = request_id.as_deref().unwrap_or(""),
+    );
+    let _enter = span.enter();
+    for w in &warnings {
+        tracing::warn!(field = %w.field, "{}", w.message);
+    }
+    let event = Event { request_id, time_ms: 0, command: Command::Allocate(cmd) };
+    drop(_enter);
+    match call.write(event).await? {
+        Outcome::Allocated(leases) => {
+            ctx.metrics.allocations.inc_by(leases.len() as u64);
+            call.ok(pb::AllocateResponse { leases: leases.iter().map(conv::lease).collect() })
+        }
+        Outcome::Released(_) => {
+            Err(call.fail(super::errors::ServeError::Internal("allocate produced a release".into())))
+        }
+    }
+}

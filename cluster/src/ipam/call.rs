@@ -1,0 +1,155 @@
+//! One IPAM call on this node: its deadline (the client's `grpc-timeout`, capped by the node's
+//! request timeout), whether it was already forwarded once, where it must run (here, or on the
+//! leader), and the two ways to run it — a write through the [`Proposer`](crate::proposer), or a
+//! linearizable read. A follower forwards to the leader exactly once; a forwarded call that lands on
+//! a non-leader (leadership just moved) answers UNAVAILABLE with the leader hint instead of looping.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use proto::ipam::ipam_client::IpamClient;
+use raft_store::domain::{Event, Outcome};
+use raft_store::store::Machine;
+use tokio::time::timeout_at;
+use tonic::transport::Channel;
+use tonic::{Response, Status};
+
+use super::context::Context;
+use super::errors::ServeError;
+use crate::proposer::WriteError;
+
+/// Metadata marking a call forwarded by a follower.
+pub const FORWARDED_KEY: &str = "x-whereabouts-forwarded";
+
+/// A call being served.
+pub struct Call<'a> {
+    ctx: &'a Context,
+    rpc: &'static str,
+    forwarded: bool,
+    deadline: Instant,
+    started: Instant,
+}
+
+impl<'a> Call<'a> {
+    /// Starts serving `rpc` for `req`.
+    pub fn new<T>(ctx: &'a Context, rpc: &'static str, req: &tonic::Request<T>) -> Call<'a> {
+        let started = Instant::now();
+        let asked = req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+        let budget = asked.map_or(ctx.request_timeout, |t| t.min(ctx.request_timeout));
+        let forwarded = req.metadata().get(FORWARDED_KEY).is_some();
+        Call { ctx, rpc, forwarded, deadline: started + budget, started }
+    }
+
+    /// The leader to forward to, or `None` to serve here.
+    pub fn route(&self) -> Result<Option<String>, Status> {
+        match self.ctx.leader() {
+            Some((id, _)) if id == self.ctx.id => Ok(None),
+            Some((_, addr)) if !self.forwarded => Ok(Some(addr)),
+            Some((_, addr)) => Err(self.fail(ServeError::NotLeader { leader: Some(addr) })),
+            None => Err(self.fail(ServeError::NoLeader)),
+        }
+    }
+
+    /// Sends the call to the leader at `addr` and relays its answer.
+    pub async fn forward<Req, Resp, F, Fut>(&self, addr: &str, msg: Req, send: F) -> Result<Response<Resp>, Status>
+    where
+        F: FnOnce(IpamClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        let client = self
+            .ctx
+            .peers
+            .client(addr)
+            .map_err(|reason| self.fail(ServeError::ForwardFailed { addr: addr.into(), reason }))?;
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.deadline.saturating_duration_since(Instant::now()));
+        req.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
+        let result = match send(client, req).await {
+            Err(s) if s.code() == tonic::Code::Unavailable && s.metadata().get(proto::ERROR_REASON_KEY).is_none() => {
+                Err(self.fail(ServeError::ForwardFailed { addr: addr.into(), reason: s.message().to_string() }))
+            }
+            other => other,
+        };
+        self.ctx.metrics.observe(self.rpc, self.started, result.is_ok());
+        result
+    }
+
+    /// Proposes `event` (stamped with the leader's clock) and returns the domain's outcome.
+    pub async fn write(&self, mut event: Event) -> Result<Outcome, Status> {
+        event.time_ms = now_ms();
+        let result = match timeout_at(self.deadline.into(), self.ctx.proposer.submit(event)).await {
+            Err(_) => Err(ServeError::Timeout("the write")),
+            Ok(Err(WriteError::NotLeader { leader })) => Err(ServeError::NotLeader { leader: leader.map(|(_, a)| a) }),
+            Ok(Err(WriteError::Fatal(e))) => Err(ServeError::Internal(e)),
+            Ok(Ok(reply)) => reply.map_err(ServeError::Ipam),
+        };
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Confirms leadership with a quorum (read index), waits until it is applied, then reads.
+    pub async fn read<T>(&self, f: impl FnOnce(&Machine) -> T) -> Result<T, Status> {
+        match timeout_at(self.deadline.into(), self.ctx.raft.ensure_linearizable()).await {
+            Err(_) => return Err(self.fail(ServeError::Timeout("the linearizable read"))),
+            Ok(Err(openraft::error::RaftError::APIError(e))) => {
+                let leader = match e {
+                    openraft::error::CheckIsLeaderError::ForwardToLeader(f) => f.leader_node.map(|n| n.addr),
+                    openraft::error::CheckIsLeaderError::QuorumNotEnough(_) => None,
+                };
+                return Err(self.fail(ServeError::NotLeader { leader }));
+            }
+            Ok(Err(e)) => return Err(self.fail(ServeError::Internal(e.to_string()))),
+            Ok(Ok(_)) => {}
+        }
+        Ok(self.ctx.with_machine(f))
+    }
+
+    /// A failure of this call as a status (counted in metrics).
+    pub fn fail(&self, e: impl Into<ServeError>) -> Status {
+        let e = e.into();
+        tracing::debug!(rpc = self.rpc, reason = e.reason(), error = %e, "call failed");
+        self.ctx.metrics.observe(self.rpc, self.started, false);
+        let leader = self.ctx.leader().map(|(_, addr)| addr);
+        e.into_status(leader.as_deref())
+    }
+
+    /// A success of this call (counted in metrics).
+    pub fn ok<T>(&self, value: T) -> Result<Response<T>, Status> {
+        self.ctx.metrics.observe(self.rpc, self.started, true);
+        Ok(Response::new(value))
+    }
+}
+
+/// Milliseconds since the Unix epoch (the leader's clock, stamped into events).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Parses gRPC's `grpc-timeout` header (`<digits><unit>`, unit one of H M S m u n).
+pub fn parse_grpc_timeout(v: &str) -> Option<Duration> {
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("5Q"), None);
+    }
+}

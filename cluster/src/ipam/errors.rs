@@ -1,0 +1,105 @@
+//! Every way an IPAM call fails, mapped to a gRPC status in one place: the code, a message that
+//! says what to do, the stable reason in `x-whereabouts-error`, and the leader hint in
+//! `x-whereabouts-leader`.
+
+use proto::{ERROR_REASON_KEY, LEADER_KEY};
+use raft_store::domain::{FieldError, IpamError};
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Status};
+
+/// Why a call could not be served (beyond the domain's own errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The domain refused the request.
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+    /// A field of the request is invalid.
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    /// No leader is known (election in progress, or no quorum).
+    #[error("no leader is known (election in progress or quorum lost); retry later")]
+    NoLeader,
+    /// This node is not the leader and the request was already forwarded once.
+    #[error("this node is not the leader; retry against {}", .leader.as_deref().unwrap_or("the leader"))]
+    NotLeader {
+        /// The leader's address, when known.
+        leader: Option<String>,
+    },
+    /// The write or read did not complete in time (no quorum, overload).
+    #[error("{0} did not complete within the deadline (is a quorum of nodes up?); retry later")]
+    Timeout(&'static str),
+    /// Forwarding to the leader failed.
+    #[error("could not reach the leader at {addr}: {reason}")]
+    ForwardFailed {
+        /// The leader's address.
+        addr: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A membership change was refused by Raft.
+    #[error("membership change refused: {0}")]
+    Membership(String),
+    /// A storage or internal failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServeError {
+    fn parts(&self) -> (Code, &'static str) {
+        match self {
+            ServeError::Ipam(IpamError::Exhausted { .. }) => (Code::ResourceExhausted, "exhausted"),
+            ServeError::Ipam(IpamError::AddressTaken { .. }) => (Code::AlreadyExists, "address_taken"),
+            ServeError::Ipam(IpamError::OwnerMismatch { .. }) => (Code::FailedPrecondition, "owner_mismatch"),
+            ServeError::Ipam(IpamError::OwnerConflict { .. }) => (Code::FailedPrecondition, "owner_conflict"),
+            ServeError::Ipam(IpamError::Invalid(_)) | ServeError::Invalid(_) => (Code::InvalidArgument, "invalid"),
+            ServeError::NoLeader => (Code::Unavailable, "no_leader"),
+            ServeError::NotLeader { .. } => (Code::Unavailable, "no_leader"),
+            ServeError::Timeout(_) => (Code::Unavailable, "timeout"),
+            ServeError::ForwardFailed { .. } => (Code::Unavailable, "forward_failed"),
+            ServeError::Membership(_) => (Code::FailedPrecondition, "membership"),
+            ServeError::Internal(_) => (Code::Internal, "internal"),
+        }
+    }
+
+    /// The stable reason sent in `x-whereabouts-error`.
+    pub fn reason(&self) -> &'static str {
+        self.parts().1
+    }
+
+    /// The gRPC status, with the leader's address when known.
+    pub fn into_status(self, leader: Option<&str>) -> Status {
+        let (code, reason) = self.parts();
+        let mut meta = MetadataMap::new();
+        meta.insert(ERROR_REASON_KEY, MetadataValue::from_static(reason));
+        let leader = match &self {
+            ServeError::NotLeader { leader: Some(l) } => Some(l.as_str()),
+            _ => leader,
+        };
+        if let Some(value) = leader.and_then(|l| MetadataValue::try_from(l).ok()) {
+            meta.insert(LEADER_KEY, value);
+        }
+        Status::with_metadata(code, self.to_string(), meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft_store::domain::FieldProblem;
+
+    #[test]
+    fn statuses_carry_code_reason_and_leader() {
+        let s = ServeError::Ipam(IpamError::Exhausted { network: "n".into(), range: "10.0.0.0/30".into() })
+            .into_status(Some("127.0.0.1:7001"));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(s.metadata().get(ERROR_REASON_KEY).unwrap(), "exhausted");
+        assert_eq!(s.metadata().get(LEADER_KEY).unwrap(), "127.0.0.1:7001");
+        let s =
+            ServeError::Invalid(FieldError::new("ranges[0].range", "x", FieldProblem::InvalidCidr)).into_status(None);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert!(s.message().starts_with("ranges[0].range: not a valid CIDR"), "{}", s.message());
+        let s = ServeError::NotLeader { leader: Some("10.0.0.1:7000".into()) }.into_status(None);
+        assert_eq!(s.metadata().get(LEADER_KEY).unwrap(), "10.0.0.1:7000");
+        assert_eq!(ServeError::Timeout("write").into_status(None).code(), Code::Unavailable);
+    }
+}

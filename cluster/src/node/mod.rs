@@ -1,0 +1,163 @@
+//! Starting and stopping a node: open the store, build Raft with its gRPC network, serve the Raft
+//! and IPAM services (and metrics), bootstrap the static membership when this is the first start.
+
+mod bootstrap;
+mod options;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use proto::ipam::ipam_server::IpamServer;
+use proto::raft::raft_server::RaftServer;
+use raft_store::domain::Limits;
+use raft_store::store;
+use raft_store::types::typ;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+
+pub use options::{ClusterState, InitialCluster, LogFormat, NodeOptions};
+
+use crate::ipam::{Context, IpamService, PeerClients};
+use crate::metrics::{self, Metrics};
+use crate::proposer::Proposer;
+use crate::raft_net::server::RaftService;
+use crate::raft_net::{client::PeerNetwork, MAX_RAFT_MESSAGE_BYTES};
+
+/// A running node.
+pub struct Node {
+    /// Its id.
+    pub id: u64,
+    /// The address its gRPC server listens on.
+    pub addr: SocketAddr,
+    /// The address its metrics server listens on, if any.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Its Raft handle.
+    pub raft: typ::Raft,
+    /// What its handlers share.
+    pub ctx: Arc<Context>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn raft_config(opts: &NodeOptions) -> anyhow::Result<openraft::Config> {
+    let config = openraft::Config {
+        cluster_name: "whereabouts-rs".into(),
+        heartbeat_interval: opts.heartbeat_ms,
+        election_timeout_min: opts.election_timeout_ms,
+        election_timeout_max: opts.election_timeout_ms * 2,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_threshold.max(1)),
+        max_in_snapshot_log_to_keep: (opts.snapshot_threshold / 10).min(1_000),
+        max_payload_entries: 64,
+        snapshot_max_chunk_size: 4 << 20,
+        install_snapshot_timeout: 10_000,
+        ..Default::default()
+    };
+    config.validate().context("invalid Raft timing options")
+}
+
+impl Node {
+    /// Binds `opts.listen` (and the metrics address) and starts the node.
+    pub async fn start(opts: NodeOptions) -> anyhow::Result<Node> {
+        let listener =
+            TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
+        Node::start_on(opts, listener).await
+    }
+
+    /// Starts the node on an already bound listener (tests bind port 0 first).
+    pub async fn start_on(opts: NodeOptions, listener: TcpListener) -> anyhow::Result<Node> {
+        Node::start_with(opts, listener, PeerNetwork::default()).await
+    }
+
+    /// Starts the node with a given Raft network (tests inject link faults through it).
+    pub async fn start_with(opts: NodeOptions, listener: TcpListener, network: PeerNetwork) -> anyhow::Result<Node> {
+        let addr = listener.local_addr()?;
+        let metrics_listener = match opts.metrics_listen {
+            Some(a) => Some(metrics::bind(a).await.with_context(|| format!("cannot serve metrics on {a}"))?),
+            None => None,
+        };
+        let limits = Limits { request_cache: opts.request_cache, history: opts.history };
+        let (log, sm) = store::open(&opts.data_dir, opts.id, limits)
+            .with_context(|| format!("cannot open data directory {}", opts.data_dir.display()))?;
+        let pristine = log.is_pristine().context("cannot read the Raft log")?;
+        let machine = sm.shared();
+        let config = Arc::new(raft_config(&opts)?);
+        let raft = openraft::Raft::new(opts.id, config, network, log, sm).await.context("cannot start Raft")?;
+
+        let ctx = Arc::new(Context {
+            id: opts.id,
+            raft: raft.clone(),
+            machine,
+            proposer: Proposer::start(raft.clone(), opts.max_batch, opts.max_in_flight),
+            peers: PeerClients::default(),
+            metrics: Arc::new(Metrics::default()),
+            request_timeout: Duration::from_millis(opts.request_timeout_ms),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let wait = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let ipam = IpamServer::new(IpamService::new(ctx.clone()))
+            .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(proto::MAX_MESSAGE_BYTES * 16);
+        let raft_svc = RaftServer::new(RaftService::new(raft.clone()))
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let grpc = tonic::transport::Server::builder()
+            .concurrency_limit_per_connection(1024)
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .add_service(ipam)
+            .add_service(raft_svc)
+            .serve_with_incoming_shutdown(incoming, wait(stopped.clone()));
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = grpc.await {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        }));
+        let metrics_addr = match metrics_listener {
+            Some(l) => {
+                let a = l.local_addr()?;
+                let ctx = ctx.clone();
+                let shutdown = wait(stopped.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = metrics::serve(l, ctx, shutdown).await {
+                        tracing::error!(error = %e, "metrics server failed");
+                    }
+                }));
+                Some(a)
+            }
+            None => None,
+        };
+
+        bootstrap::maybe_initialize(&raft, &opts, pristine).await?;
+        tracing::info!(id = opts.id, %addr, advertise = %opts.advertised(), data_dir = %opts.data_dir.display(), "node started");
+        Ok(Node { id: opts.id, addr, metrics_addr, raft, ctx, stop, tasks })
+    }
+
+    /// Stops serving and shuts Raft down; the data directory can be opened again afterwards.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.raft.shutdown().await.map_err(|e| anyhow::anyhow!("raft shutdown failed: {e}"))?;
+        Ok(())
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM, then shuts it down cleanly.
+pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
+    let node = Node::start(opts).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+        _ = term.recv() => tracing::info!("terminated, shutting down"),
+    }
+    node.shutdown().await
+}

@@ -1,0 +1,176 @@
+//! openraft's network: one lazily connected gRPC channel per peer. Transport failures map to
+//! `Unreachable` (openraft backs off), oversized batches to `PayloadTooLarge` (openraft splits them).
+
+// openraft fixes the error types of the network trait (RPCError is large).
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, SnapshotMismatch,
+    Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::{BasicNode, SnapshotSegmentId};
+use proto::raft::install_snapshot_response::Result as SnapshotResult;
+use proto::raft::raft_client::RaftClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use super::MAX_RAFT_MESSAGE_BYTES;
+use crate::convert::raft as conv;
+use raft_store::types::{NodeId, TypeConfig};
+
+/// Makes a [`PeerClient`] per peer.
+#[derive(Clone, Debug, Default)]
+pub struct PeerNetwork {
+    faults: Option<(NodeId, Arc<Faults>)>,
+}
+
+impl PeerNetwork {
+    /// The network of node `me`, whose links can be cut by `faults` (in-process tests).
+    pub fn with_faults(me: NodeId, faults: Arc<Faults>) -> PeerNetwork {
+        PeerNetwork { faults: Some((me, faults)) }
+    }
+}
+
+/// Links cut on purpose, for in-process tests of partitions: a message from `from` to `to` fails
+/// as if the peer were unreachable.
+#[derive(Debug, Default)]
+pub struct Faults {
+    cut: Mutex<HashSet<(NodeId, NodeId)>>,
+}
+
+impl Faults {
+    /// Cuts both directions between every node of `a` and every node of `b`.
+    pub fn partition(&self, a: &[NodeId], b: &[NodeId]) {
+        let mut cut = self.cut.lock().unwrap_or_else(|p| p.into_inner());
+        for x in a {
+            for y in b {
+                cut.insert((*x, *y));
+                cut.insert((*y, *x));
+            }
+        }
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        self.cut.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn is_cut(&self, from: NodeId, to: NodeId) -> bool {
+        self.cut.lock().unwrap_or_else(|p| p.into_inner()).contains(&(from, to))
+    }
+}
+
+/// The connection to one peer.
+pub struct PeerClient {
+    source: Option<(NodeId, Arc<Faults>)>,
+    target: NodeId,
+    addr: String,
+    client: Option<RaftClient<Channel>>,
+}
+
+type Rpc<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        let source = self.faults.clone();
+        PeerClient { source, target, addr: node.addr.clone(), client: None }
+    }
+}
+
+/// Classifies a failed call for openraft: a peer that cannot be reached (refused, reset, down)
+/// is `Unreachable` so openraft backs off; an oversized message asks openraft to send fewer entries.
+fn rpc_error<E: std::error::Error>(status: tonic::Status) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    match status.code() {
+        Code::ResourceExhausted | Code::OutOfRange => RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(1)),
+        Code::Unavailable => RPCError::Unreachable(Unreachable::new(&status)),
+        _ => RPCError::Network(NetworkError::new(&status)),
+    }
+}
+
+impl PeerClient {
+    fn client<E: std::error::Error>(
+        &mut self,
+    ) -> Result<RaftClient<Channel>, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+        if let Some((me, faults)) = &self.source {
+            if faults.is_cut(*me, self.target) {
+                let e = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "link cut by the test");
+                return Err(RPCError::Unreachable(Unreachable::new(&e)));
+            }
+        }
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(5));
+        let client = RaftClient::new(endpoint.connect_lazy())
+            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn request<T>(msg: T, option: &RPCOption) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(option.hard_ttl());
+        req
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: openraft::raft::AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<openraft::raft::AppendEntriesResponse<NodeId>> {
+        let msg = conv::append_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = self.client()?;
+        let resp = client.append_entries(Self::request(msg, &option)).await.map_err(rpc_error)?;
+        conv::append_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: openraft::raft::InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Rpc<openraft::raft::InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let msg = conv::snapshot_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = self.client()?;
+        let resp = client.install_snapshot(Self::request(msg, &option)).await.map_err(rpc_error)?.into_inner();
+        match resp.result {
+            Some(SnapshotResult::Vote(v)) => {
+                let vote = conv::vote_from_pb(Some(v)).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+                Ok(openraft::raft::InstallSnapshotResponse { vote })
+            }
+            Some(SnapshotResult::Mismatch(m)) => {
+                let mismatch = SnapshotMismatch {
+                    expect: SnapshotSegmentId { id: m.expected_id, offset: m.expected_offset },
+                    got: SnapshotSegmentId { id: m.got_id, offset: m.got_offset },
+                };
+                let err = RaftError::APIError(InstallSnapshotError::SnapshotMismatch(mismatch));
+                Err(RPCError::RemoteError(RemoteError::new(self.target, err)))
+            }
+            None => Err(RPCError::Network(NetworkError::new(&conv::DecodeError("empty snapshot response".into())))),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: openraft::raft::VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Rpc<openraft::raft::VoteResponse<NodeId>> {
+        let mut client = self.client()?;
+        let resp = client.vote(Self::request(conv::vote_req_to_pb(&rpc), &option)).await.map_err(rpc_error)?;
+        conv::vote_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}

@@ -1,0 +1,33 @@
+use super::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_elect_one_leader_and_serve() {
+    let c = TestCluster::start(3).await;
+    let leader = c.leader().await;
+    assert!(leader < 3);
+    assert_eq!(add(&c, leader, "c1", "10.0.0.0/24").await.unwrap(), "10.0.0.1");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_cluster_keeps_its_state_and_does_not_bootstrap_again() {
+    let mut c = TestCluster::start(3).await;
+    let leader = c.leader().await;
+    for i in 0..10 {
+        add(&c, leader, &format!("c{i}"), "10.0.0.0/24").await.unwrap();
+    }
+    let before = c.table(leader);
+    for id in 0..3 {
+        c.stop(id).await;
+    }
+    for id in 0..3 {
+        c.restart(id).await;
+    }
+    let leader = c.leader().await;
+    let index = c.applied(leader);
+    c.applied_everywhere(index).await;
+    eventually("the restarted nodes to re-apply their log", || async { (c.table(leader) == before).then_some(()) })
+        .await;
+    assert_eq!(add(&c, leader, "c10", "10.0.0.0/24").await.unwrap(), "10.0.0.11");
+    c.shutdown().await;
+}

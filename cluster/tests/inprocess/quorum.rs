@@ -1,0 +1,85 @@
+use std::time::{Duration, Instant};
+
+use proto::ipam as pb;
+
+use super::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_quorum_calls_fail_unavailable_within_the_deadline() {
+    let mut c = TestCluster::start(3).await;
+    let leader = c.leader().await;
+    add(&c, leader, "before", "10.4.0.0/24").await.unwrap();
+    let survivor = c.other_than(leader);
+    let others: Vec<u64> = c.nodes.keys().copied().filter(|id| *id != survivor).collect();
+    for id in others {
+        c.stop(id).await;
+    }
+    let started = Instant::now();
+    let err = add(&c, survivor, "after", "10.4.0.0/24").await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    let read = c
+        .client(survivor)
+        .check(pb::CheckRequest { network_name: "".into(), container_id: "before".into(), ifname: "eth0".into() })
+        .await;
+    assert_eq!(read.unwrap_err().code(), tonic::Code::Unavailable, "no stale read without a quorum");
+    // request_timeout_ms is 3 s in tests; both calls together end well within twice that plus slack.
+    assert!(started.elapsed() < Duration::from_secs(15), "bounded: {:?}", started.elapsed());
+    let local = c.client(survivor).status(pb::StatusRequest { local: true }).await.unwrap().into_inner();
+    assert_eq!(local.node_id, survivor, "the local view still answers");
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_cannot_commit_and_the_majority_moves_on() {
+    let c = TestCluster::start(3).await;
+    let old = c.leader().await;
+    add(&c, old, "a", "10.5.0.0/24").await.unwrap();
+    let rest: Vec<u64> = (0..3).filter(|id| *id != old).collect();
+    c.faults.partition(&[old], &rest);
+    let new = eventually("the majority to elect a new leader", || async {
+        let l = c.nodes[&rest[0]].raft.metrics().borrow().current_leader?;
+        (l != old && c.nodes[&rest[1]].raft.metrics().borrow().current_leader == Some(l)).then_some(l)
+    })
+    .await;
+    assert_eq!(add(&c, new, "b", "10.5.0.0/24").await.unwrap(), "10.5.0.2");
+    // The old leader cannot reach a quorum: its writes and reads fail rather than diverge.
+    let mut req = allocate("c", "", "10.5.0.0/24");
+    req.request_id = "isolated".into();
+    let err = c.client(old).allocate(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    c.faults.heal();
+    eventually("the old leader to follow the new one", || async {
+        (c.nodes[&old].raft.metrics().borrow().current_leader == Some(new)).then_some(())
+    })
+    .await;
+    let index = c.applied(new);
+    c.applied_everywhere(index).await;
+    for id in 0..3 {
+        let t = c.table(id);
+        let mut ips: Vec<&str> = t.iter().map(|(_, ip, _)| ip.as_str()).collect();
+        ips.dedup();
+        assert_eq!(ips.len(), t.len(), "node {id}: no address twice");
+        assert_eq!(t, c.table(new), "node {id} agrees with the leader");
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_lost_its_followers_times_out_instead_of_guessing() {
+    let mut c = TestCluster::start(3).await;
+    let leader = c.leader().await;
+    add(&c, leader, "before", "10.8.0.0/24").await.unwrap();
+    let followers: Vec<u64> = c.nodes.keys().copied().filter(|id| *id != leader).collect();
+    for id in followers {
+        c.stop(id).await;
+    }
+    let started = Instant::now();
+    let err = add(&c, leader, "after", "10.8.0.0/24").await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    let reason = err.metadata().get(proto::ERROR_REASON_KEY).map(|v| v.to_str().unwrap().to_string());
+    assert!(matches!(reason.as_deref(), Some("timeout") | Some("no_leader")), "{reason:?}");
+    let read = c.client(leader).status(pb::StatusRequest { local: false }).await;
+    assert_eq!(read.unwrap_err().code(), tonic::Code::Unavailable, "a read needs a quorum too");
+    assert!(started.elapsed() < Duration::from_secs(15), "bounded: {:?}", started.elapsed());
+    c.shutdown().await;
+}

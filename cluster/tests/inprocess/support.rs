@@ -1,0 +1,218 @@
+//! A test cluster: N nodes on 127.0.0.1 with temporary data directories, stop/restart, link faults,
+//! and small client helpers.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cluster::node::{ClusterState, InitialCluster, LogFormat, Node, NodeOptions};
+use cluster::raft_net::client::{Faults, PeerNetwork};
+use proto::ipam as pb;
+use proto::ipam::ipam_client::IpamClient;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+/// Upper bound for anything a test waits for (elections, catch-up): a bound, not a speed claim.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it returns `Some`, or panics after [`PATIENCE`] naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A cluster of in-process nodes.
+pub struct TestCluster {
+    pub nodes: BTreeMap<u64, Node>,
+    pub addrs: BTreeMap<u64, SocketAddr>,
+    pub faults: Arc<Faults>,
+    dir: TempDir,
+    tweak: fn(&mut NodeOptions),
+}
+
+fn no_tweak(_: &mut NodeOptions) {}
+
+impl TestCluster {
+    /// Starts `n` nodes (ids 0..n) that bootstrap together.
+    pub async fn start(n: u64) -> TestCluster {
+        TestCluster::start_tweaked(n, no_tweak).await
+    }
+
+    /// Same, with options adjusted by `tweak` (e.g. a low snapshot threshold).
+    pub async fn start_tweaked(n: u64, tweak: fn(&mut NodeOptions)) -> TestCluster {
+        let mut listeners = BTreeMap::new();
+        for id in 0..n {
+            listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let addrs = listeners.iter().map(|(id, l)| (*id, l.local_addr().unwrap())).collect();
+        let mut c = TestCluster {
+            nodes: BTreeMap::new(),
+            addrs,
+            faults: Arc::default(),
+            dir: tempfile::tempdir().unwrap(),
+            tweak,
+        };
+        for (id, listener) in listeners {
+            let opts = c.options(id, ClusterState::New);
+            let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, c.faults.clone())).await.unwrap();
+            c.nodes.insert(id, node);
+        }
+        c
+    }
+
+    /// The options of node `id`.
+    pub fn options(&self, id: u64, state: ClusterState) -> NodeOptions {
+        let founders: BTreeMap<u64, String> = self.addrs.iter().map(|(i, a)| (*i, a.to_string())).collect();
+        let mut opts = NodeOptions {
+            id,
+            listen: self.addrs[&id],
+            advertise_addr: Some(self.addrs[&id].to_string()),
+            initial_cluster: InitialCluster(founders),
+            initial_cluster_state: state,
+            data_dir: self.dir.path().join(format!("node-{id}")),
+            metrics_listen: None,
+            log_level: "warn".into(),
+            log_format: LogFormat::Text,
+            snapshot_threshold: 10_000,
+            heartbeat_ms: 50,
+            election_timeout_ms: 300,
+            request_timeout_ms: 3_000,
+            max_batch: 256,
+            max_in_flight: 4,
+            request_cache: 10_000,
+            history: 1_000,
+        };
+        (self.tweak)(&mut opts);
+        opts
+    }
+
+    /// A client of node `id`'s IPAM service.
+    pub fn client(&self, id: u64) -> IpamClient<Channel> {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.addrs[&id])).unwrap().connect_lazy();
+        IpamClient::new(channel)
+    }
+
+    /// The leader all running nodes agree on.
+    pub async fn leader(&self) -> u64 {
+        eventually("all running nodes to agree on a leader", || async {
+            let seen: Vec<Option<u64>> =
+                self.nodes.values().map(|n| n.raft.metrics().borrow().current_leader).collect();
+            let first = seen.first().copied().flatten()?;
+            let running_leader = self.nodes.contains_key(&first);
+            (running_leader && seen.iter().all(|l| *l == Some(first))).then_some(first)
+        })
+        .await
+    }
+
+    /// A running node other than `not`.
+    pub fn other_than(&self, not: u64) -> u64 {
+        *self.nodes.keys().find(|id| **id != not).expect("another node")
+    }
+
+    /// Stops node `id` (its data directory stays).
+    pub async fn stop(&mut self, id: u64) {
+        let node = self.nodes.remove(&id).expect("running");
+        node.shutdown().await.unwrap();
+    }
+
+    /// Starts node `id` again on its address and data directory.
+    pub async fn restart(&mut self, id: u64) {
+        let listener = TcpListener::bind(self.addrs[&id]).await.unwrap();
+        let opts = self.options(id, ClusterState::New);
+        let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, self.faults.clone())).await.unwrap();
+        self.nodes.insert(id, node);
+    }
+
+    /// Starts a new, empty node `id` that joins later (`existing` state); returns its address.
+    pub async fn spawn_joiner(&mut self, id: u64) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        self.addrs.insert(id, addr);
+        let opts = self.options(id, ClusterState::Existing);
+        let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, self.faults.clone())).await.unwrap();
+        self.nodes.insert(id, node);
+        addr
+    }
+
+    /// The allocation table of node `id`'s state machine (local, for comparisons).
+    pub fn table(&self, id: u64) -> Vec<(String, String, String)> {
+        self.nodes[&id].ctx.with_machine(|m| {
+            m.state
+                .allocations(None)
+                .into_iter()
+                .map(|v| (v.network, v.ip.to_string(), v.attachment.owner.to_string()))
+                .collect()
+        })
+    }
+
+    /// Waits until every running node applied `index`.
+    pub async fn applied_everywhere(&self, index: u64) {
+        eventually("every node to apply the log", || async {
+            self.nodes
+                .values()
+                .all(|n| n.raft.metrics().borrow().last_applied.is_some_and(|l| l.index >= index))
+                .then_some(())
+        })
+        .await
+    }
+
+    /// Last log index applied by node `id`.
+    pub fn applied(&self, id: u64) -> u64 {
+        self.nodes[&id].raft.metrics().borrow().last_applied.map_or(0, |l| l.index)
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.stop(id).await;
+        }
+    }
+}
+
+/// An ADD for `container` in `range` of network `network`.
+pub fn allocate(container: &str, network: &str, range: &str) -> pb::AllocateRequest {
+    pb::AllocateRequest {
+        request_id: format!("req-{container}"),
+        network_name: network.into(),
+        ranges: vec![pb::RangeSpec { range: range.into(), ..Default::default() }],
+        static_ips: vec![],
+        enable_overlapping_ranges: None,
+        attachment: Some(pb::Attachment {
+            container_id: container.into(),
+            ifname: "eth0".into(),
+            cni_network: "test-net".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+/// A DEL for `container`.
+pub fn release(container: &str, network: &str) -> pb::ReleaseRequest {
+    pb::ReleaseRequest {
+        request_id: format!("del-{container}"),
+        network_name: network.into(),
+        container_id: container.into(),
+        ifname: "eth0".into(),
+    }
+}
+
+/// Allocates through node `via` and returns the address.
+pub async fn add(c: &TestCluster, via: u64, container: &str, range: &str) -> Result<String, tonic::Status> {
+    let resp = c.client(via).allocate(allocate(container, "", range)).await?;
+    Ok(resp.into_inner().leases[0].ip.clone())
+}

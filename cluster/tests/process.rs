@@ -1,0 +1,231 @@
+//! Real `whereabouts-node` processes on loopback: kill -9 the leader while clients allocate, and
+//! check that every acknowledged allocation survives and no address is handed out twice.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use proto::ipam as pb;
+use proto::ipam::ipam_client::IpamClient;
+use tonic::transport::Channel;
+
+struct Proc {
+    children: BTreeMap<u64, Child>,
+    ports: BTreeMap<u64, u16>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        for child in self.children.values_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Proc {
+    fn start(n: u64) -> Proc {
+        let ports: BTreeMap<u64, u16> = (0..n).map(|id| (id, free_port())).collect();
+        let mut p = Proc { children: BTreeMap::new(), ports, dir: tempfile::tempdir().unwrap() };
+        for id in 0..n {
+            p.spawn(id);
+        }
+        p
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let cluster: Vec<String> = self.ports.iter().map(|(i, port)| format!("{i}=127.0.0.1:{port}")).collect();
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_whereabouts-node"))
+            .args(["--id", &id.to_string(), "--listen", &format!("127.0.0.1:{}", self.ports[&id])])
+            .args(["--initial-cluster", &cluster.join(",")])
+            .args(["--data-dir", &self.data_dir(id).display().to_string()])
+            .args(["--heartbeat-ms", "50", "--election-timeout-ms", "300", "--request-timeout-ms", "2000"])
+            .args(["--snapshot-threshold", "50"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start whereabouts-node");
+        self.children.insert(id, child);
+    }
+
+    fn data_dir(&self, id: u64) -> std::path::PathBuf {
+        self.dir.path().join(format!("data-{id}"))
+    }
+
+    fn kill9(&mut self, id: u64) {
+        let mut child = self.children.remove(&id).unwrap();
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+
+    fn client(&self, id: u64) -> IpamClient<Channel> {
+        let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.ports[&id]))
+            .unwrap()
+            .connect_lazy();
+        IpamClient::new(ch)
+    }
+
+    async fn leader(&self) -> u64 {
+        for _ in 0..600 {
+            for id in self.children.keys() {
+                let mut c = self.client(*id);
+                let mut req = tonic::Request::new(pb::StatusRequest { local: false });
+                req.set_timeout(Duration::from_secs(1));
+                if let Ok(s) = c.status(req).await {
+                    if let Some(l) = s.into_inner().leader_id.filter(|l| self.children.contains_key(l)) {
+                        return l;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no leader within 30 s; logs in {}", self.dir.path().display());
+    }
+}
+
+fn client_at(port: u16) -> IpamClient<Channel> {
+    let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();
+    IpamClient::new(ch)
+}
+
+/// Allocates `owner`, retrying on UNAVAILABLE against every node with the same request id (as the
+/// plugin does); `None` if it never got an answer.
+async fn allocate_retrying(ports: &[u16], owner: &str) -> Option<String> {
+    let req = pb::AllocateRequest {
+        request_id: format!("rid-{owner}"),
+        network_name: "".into(),
+        ranges: vec![pb::RangeSpec { range: "10.20.0.0/16".into(), ..Default::default() }],
+        static_ips: vec![],
+        enable_overlapping_ranges: None,
+        attachment: Some(pb::Attachment {
+            container_id: owner.into(),
+            ifname: "eth0".into(),
+            cni_network: "n".into(),
+            ..Default::default()
+        }),
+    };
+    for attempt in 0..400 {
+        let mut r = tonic::Request::new(req.clone());
+        r.set_timeout(Duration::from_secs(3));
+        match client_at(ports[attempt % ports.len()]).allocate(r).await {
+            Ok(resp) => return Some(resp.into_inner().leases[0].ip.clone()),
+            // A definite answer about the request itself ends it; anything else (node down,
+            // connection reset mid-call, no leader, timeout) is retried with the same request id.
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::ResourceExhausted
+                        | tonic::Code::AlreadyExists
+                        | tonic::Code::FailedPrecondition
+                ) =>
+            {
+                panic!("unexpected error for {owner}: {s:?}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    None
+}
+
+/// Waits until `target` allocations were acknowledged (bounded: 60 s), failing early if a client
+/// task died.
+async fn wait_for_progress<T>(progress: &AtomicUsize, target: usize, tasks: &[tokio::task::JoinHandle<T>]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while progress.load(Ordering::Relaxed) < target {
+        assert!(
+            tasks.iter().all(|t| !t.is_finished()) || progress.load(Ordering::Relaxed) >= target,
+            "a client task ended early"
+        );
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no progress: {} of {target} acknowledged",
+            progress.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_leader_loses_no_acknowledged_allocation() {
+    let mut p = Proc::start(3);
+    let leader = p.leader().await;
+    let ports: Arc<Vec<u16>> = Arc::new(p.ports.values().copied().collect());
+    let progress = Arc::new(AtomicUsize::new(0));
+
+    const CLIENTS: usize = 4;
+    const PER_CLIENT: usize = 200;
+    let mut tasks = Vec::new();
+    for client in 0..CLIENTS {
+        let (ports, progress) = (ports.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..PER_CLIENT {
+                let owner = format!("c{client}-{i}");
+                if let Some(ip) = allocate_retrying(&ports, &owner).await {
+                    acked.push((format!("{owner}/eth0"), ip));
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            acked
+        }));
+    }
+    // Kill the leader once a quarter of the writes were acknowledged (progress, not time), and
+    // bring it back once half were.
+    wait_for_progress(&progress, CLIENTS * PER_CLIENT / 4, &tasks).await;
+    p.kill9(leader);
+    wait_for_progress(&progress, CLIENTS * PER_CLIENT / 2, &tasks).await;
+    p.spawn(leader);
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.unwrap());
+    }
+    assert_eq!(acked.len(), CLIENTS * PER_CLIENT, "every allocation was eventually acknowledged");
+
+    // Every node, including the one killed and restarted, holds every acknowledged allocation.
+    let last = p.leader().await;
+    let expected: BTreeMap<String, String> = acked.into_iter().collect();
+    for id in 0..3u64 {
+        let mut table = BTreeMap::new();
+        for _ in 0..300 {
+            // Linearizable reads are answered by the leader; compare the restarted node's own
+            // state machine through its local view of the count as well.
+            let mut c = p.client(id);
+            if let Ok(all) = c
+                .list_allocations(pb::ListAllocationsRequest { network_name: None, limit: 0, after: String::new() })
+                .await
+            {
+                table = all
+                    .into_inner()
+                    .allocations
+                    .into_iter()
+                    .map(|a| {
+                        let att = a.attachment.unwrap();
+                        (format!("{}/{}", att.container_id, att.ifname), a.ip)
+                    })
+                    .collect();
+                let local = c.status(pb::StatusRequest { local: true }).await.unwrap().into_inner();
+                if local.allocations as usize == expected.len() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(table, expected, "node {id} (leader {last}) holds exactly the acknowledged allocations");
+        let local = p.client(id).status(pb::StatusRequest { local: true }).await.unwrap().into_inner();
+        assert_eq!(local.allocations as usize, expected.len(), "node {id}'s own state machine caught up");
+    }
+    let mut ips: Vec<&String> = expected.values().collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), expected.len(), "no address twice");
+}
