@@ -201,7 +201,12 @@ async fn kill_9_of_the_leader_loses_no_acknowledged_allocation() {
             // state machine through its local view of the count as well.
             let mut c = p.client(id);
             if let Ok(all) = c
-                .list_allocations(pb::ListAllocationsRequest { network_name: None, limit: 0, after: String::new() })
+                .list_allocations(pb::ListAllocationsRequest {
+                    network_name: None,
+                    limit: 0,
+                    after: String::new(),
+                    local: false,
+                })
                 .await
             {
                 table = all

@@ -197,7 +197,8 @@ async fn allocations(cluster: &Cluster, out: Output, network: Option<String>) ->
     let mut all = Vec::new();
     let mut after = String::new();
     loop {
-        let msg = pb::ListAllocationsRequest { network_name: network.clone(), limit: 0, after: after.clone() };
+        let msg =
+            pb::ListAllocationsRequest { network_name: network.clone(), limit: 0, after: after.clone(), local: false };
         let (_, page) = cluster.call(msg, |mut c, r| async move { c.list_allocations(r).await }).await?;
         all.extend(page.allocations);
         if page.next.is_empty() {

@@ -31,24 +31,27 @@ pub async fn list(
     req: Request<pb::ListAllocationsRequest>,
 ) -> Result<Response<pb::ListAllocationsResponse>, Status> {
     let call = Call::new(ctx, "list_allocations", &req);
-    if let Some(leader) = call.route()? {
-        return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.list_allocations(r).await }).await;
+    let local = req.get_ref().local;
+    if !local {
+        if let Some(leader) = call.route()? {
+            return call
+                .forward(&leader, req.into_inner(), |mut c, r| async move { c.list_allocations(r).await })
+                .await;
+        }
     }
     let msg = req.into_inner();
     let limit = match msg.limit as usize {
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
     };
-    let page = call
-        .read(|m| {
-            let all = m.state.allocations(msg.network_name.as_deref());
-            let start = if msg.after.is_empty() { 0 } else { all.partition_point(|v| cursor(v) <= msg.after) };
-            let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
-            let more = start + page.len() < all.len();
-            (page, more)
-        })
-        .await?;
-    let (page, more) = page;
+    let one_page = |m: &raft_store::store::Machine| {
+        let all = m.state.allocations(msg.network_name.as_deref());
+        let start = if msg.after.is_empty() { 0 } else { all.partition_point(|v| cursor(v) <= msg.after) };
+        let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
+        let more = start + page.len() < all.len();
+        (page, more)
+    };
+    let (page, more) = if local { ctx.with_machine(one_page) } else { call.read(one_page).await? };
     let next = if more { page.last().map(cursor).unwrap_or_default() } else { String::new() };
     call.ok(pb::ListAllocationsResponse { allocations: page.into_iter().map(conv::allocation).collect(), next })
 }
