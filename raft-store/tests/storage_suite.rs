@@ -16,7 +16,7 @@ struct SledBuilder;
 impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDir> for SledBuilder {
     async fn build(&self) -> Result<(TempDir, LogStore, StateMachineStore), StorageError<u64>> {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (log, sm) = store::open(dir.path(), 0, Limits::default()).expect("open store");
+        let (log, sm) = store::open(dir.path(), "test", 0, Limits::default()).expect("open store");
         Ok((dir, log, sm))
     }
 }
@@ -27,19 +27,21 @@ fn openraft_storage_suite_passes() -> Result<(), StorageError<u64>> {
 }
 
 #[tokio::test]
-async fn vote_and_snapshot_survive_reopen_and_a_foreign_node_id_is_refused() {
+async fn vote_and_snapshot_survive_reopen_and_a_foreign_identity_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let vote = openraft::Vote::new(3, 1);
     {
-        let (mut log, mut sm) = store::open(dir.path(), 1, Limits::default()).unwrap();
+        let (mut log, mut sm) = store::open(dir.path(), "test", 1, Limits::default()).unwrap();
         log.save_vote(&vote).await.unwrap();
         let mut builder = sm.get_snapshot_builder().await;
         builder.build_snapshot().await.unwrap();
     }
-    let (mut log, mut sm) = store::open(dir.path(), 1, Limits::default()).unwrap();
+    let (mut log, mut sm) = store::open(dir.path(), "test", 1, Limits::default()).unwrap();
     assert_eq!(log.read_vote().await.unwrap(), Some(vote));
     assert!(sm.get_current_snapshot().await.unwrap().is_some());
     drop((log, sm));
-    let err = store::open(dir.path(), 2, Limits::default()).unwrap_err();
-    assert!(err.to_string().contains("belongs to node 1"), "{err}");
+    let err = store::open(dir.path(), "test", 2, Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("belongs to node 1 of cluster \"test\""), "{err}");
+    let err = store::open(dir.path(), "other", 1, Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("not node 1 of cluster \"other\""), "{err}");
 }

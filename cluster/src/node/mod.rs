@@ -45,7 +45,7 @@ pub struct Node {
 
 fn raft_config(opts: &NodeOptions) -> anyhow::Result<openraft::Config> {
     let config = openraft::Config {
-        cluster_name: "whereabouts-rs".into(),
+        cluster_name: opts.cluster_name.clone(),
         heartbeat_interval: opts.heartbeat_ms,
         election_timeout_min: opts.election_timeout_ms,
         election_timeout_max: opts.election_timeout_ms * 2,
@@ -69,7 +69,8 @@ impl Node {
 
     /// Starts the node on an already bound listener (tests bind port 0 first).
     pub async fn start_on(opts: NodeOptions, listener: TcpListener) -> anyhow::Result<Node> {
-        Node::start_with(opts, listener, PeerNetwork::default()).await
+        let network = PeerNetwork::new(&opts.cluster_name);
+        Node::start_with(opts, listener, network).await
     }
 
     /// Starts the node with a given Raft network (tests inject link faults through it).
@@ -80,7 +81,7 @@ impl Node {
             None => None,
         };
         let limits = Limits { request_cache: opts.request_cache, history: opts.history };
-        let (log, sm) = store::open(&opts.data_dir, opts.id, limits)
+        let (log, sm) = store::open(&opts.data_dir, &opts.cluster_name, opts.id, limits)
             .with_context(|| format!("cannot open data directory {}", opts.data_dir.display()))?;
         let pristine = log.is_pristine().context("cannot read the Raft log")?;
         let machine = sm.shared();
@@ -105,7 +106,7 @@ impl Node {
         let ipam = IpamServer::new(IpamService::new(ctx.clone()))
             .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(proto::MAX_MESSAGE_BYTES * 16);
-        let raft_svc = RaftServer::new(RaftService::new(raft.clone()))
+        let raft_svc = RaftServer::new(RaftService::new(raft.clone(), &opts.cluster_name))
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));

@@ -52,6 +52,11 @@ pub struct NodeOptions {
     #[arg(long, env = "WHEREABOUTS_INITIAL_CLUSTER_STATE", value_enum, default_value = "new")]
     pub initial_cluster_state: ClusterState,
 
+    /// Name of the cluster. Recorded in the data directory (a node refuses another cluster's data)
+    /// and checked on every Raft message (a node never talks Raft with another cluster's nodes).
+    #[arg(long, env = "WHEREABOUTS_CLUSTER_NAME", default_value = "whereabouts")]
+    pub cluster_name: String,
+
     /// Directory for the Raft log, vote and snapshots (created if missing; one per node).
     #[arg(long, env = "WHEREABOUTS_DATA_DIR")]
     pub data_dir: PathBuf,

@@ -19,20 +19,27 @@ use proto::raft::raft_client::RaftClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use super::MAX_RAFT_MESSAGE_BYTES;
+use super::{CLUSTER_KEY, MAX_RAFT_MESSAGE_BYTES};
 use crate::convert::raft as conv;
 use raft_store::types::{NodeId, TypeConfig};
 
 /// Makes a [`PeerClient`] per peer.
 #[derive(Clone, Debug, Default)]
 pub struct PeerNetwork {
+    cluster: Arc<str>,
     faults: Option<(NodeId, Arc<Faults>)>,
 }
 
 impl PeerNetwork {
-    /// The network of node `me`, whose links can be cut by `faults` (in-process tests).
-    pub fn with_faults(me: NodeId, faults: Arc<Faults>) -> PeerNetwork {
-        PeerNetwork { faults: Some((me, faults)) }
+    /// The network of a node of cluster `cluster` (sent with every message, checked by peers).
+    pub fn new(cluster: &str) -> PeerNetwork {
+        PeerNetwork { cluster: cluster.into(), faults: None }
+    }
+
+    /// The same network for node `me`, whose links can be cut by `faults` (in-process tests).
+    pub fn with_faults(mut self, me: NodeId, faults: Arc<Faults>) -> PeerNetwork {
+        self.faults = Some((me, faults));
+        self
     }
 }
 
@@ -67,6 +74,7 @@ impl Faults {
 
 /// The connection to one peer.
 pub struct PeerClient {
+    cluster: Arc<str>,
     source: Option<(NodeId, Arc<Faults>)>,
     target: NodeId,
     addr: String,
@@ -80,7 +88,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         let source = self.faults.clone();
-        PeerClient { source, target, addr: node.addr.clone(), client: None }
+        PeerClient { cluster: self.cluster.clone(), source, target, addr: node.addr.clone(), client: None }
     }
 }
 
@@ -120,9 +128,12 @@ impl PeerClient {
         Ok(client)
     }
 
-    fn request<T>(msg: T, option: &RPCOption) -> tonic::Request<T> {
+    fn request<T>(&self, msg: T, option: &RPCOption) -> tonic::Request<T> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(option.hard_ttl());
+        if let Ok(v) = tonic::metadata::MetadataValue::try_from(&*self.cluster) {
+            req.metadata_mut().insert(CLUSTER_KEY, v);
+        }
         req
     }
 }
@@ -135,7 +146,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Rpc<openraft::raft::AppendEntriesResponse<NodeId>> {
         let msg = conv::append_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client()?;
-        let resp = client.append_entries(Self::request(msg, &option)).await.map_err(rpc_error)?;
+        let resp = client.append_entries(self.request(msg, &option)).await.map_err(rpc_error)?;
         conv::append_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 
@@ -146,7 +157,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Rpc<openraft::raft::InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
         let msg = conv::snapshot_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client()?;
-        let resp = client.install_snapshot(Self::request(msg, &option)).await.map_err(rpc_error)?.into_inner();
+        let resp = client.install_snapshot(self.request(msg, &option)).await.map_err(rpc_error)?.into_inner();
         match resp.result {
             Some(SnapshotResult::Vote(v)) => {
                 let vote = conv::vote_from_pb(Some(v)).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
@@ -170,7 +181,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Rpc<openraft::raft::VoteResponse<NodeId>> {
         let mut client = self.client()?;
-        let resp = client.vote(Self::request(conv::vote_req_to_pb(&rpc), &option)).await.map_err(rpc_error)?;
+        let resp = client.vote(self.request(conv::vote_req_to_pb(&rpc), &option)).await.map_err(rpc_error)?;
         conv::vote_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 }

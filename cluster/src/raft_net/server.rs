@@ -4,18 +4,34 @@ use openraft::error::{InstallSnapshotError, RaftError};
 use proto::raft as pb;
 use tonic::{Request, Response, Status};
 
+use super::CLUSTER_KEY;
 use crate::convert::raft as conv;
 use raft_store::types::typ;
 
 /// Serves `raft.proto` for one node.
 pub struct RaftService {
     raft: typ::Raft,
+    cluster: String,
 }
 
 impl RaftService {
-    /// The service for `raft`.
-    pub fn new(raft: typ::Raft) -> RaftService {
-        RaftService { raft }
+    /// The service for `raft`, a node of cluster `cluster`.
+    pub fn new(raft: typ::Raft, cluster: &str) -> RaftService {
+        RaftService { raft, cluster: cluster.to_string() }
+    }
+
+    /// Refuses messages from another cluster's nodes (misconfigured addresses must not merge
+    /// two clusters' logs).
+    fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let theirs = req.metadata().get(CLUSTER_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if theirs == self.cluster {
+            return Ok(());
+        }
+        tracing::warn!(ours = %self.cluster, theirs, "refused a Raft message from another cluster");
+        Err(Status::failed_precondition(format!(
+            "this node belongs to cluster {:?}, the sender to {theirs:?}",
+            self.cluster
+        )))
     }
 }
 
@@ -33,12 +49,14 @@ impl pb::raft_server::Raft for RaftService {
         &self,
         req: Request<pb::AppendEntriesRequest>,
     ) -> Result<Response<pb::AppendEntriesResponse>, Status> {
+        self.check(&req)?;
         let rpc = conv::append_from_pb(req.into_inner()).map_err(bad)?;
         let resp = self.raft.append_entries(rpc).await.map_err(stopped)?;
         Ok(Response::new(conv::append_resp_to_pb(resp)))
     }
 
     async fn vote(&self, req: Request<pb::VoteRequest>) -> Result<Response<pb::VoteResponse>, Status> {
+        self.check(&req)?;
         let rpc = conv::vote_req_from_pb(req.into_inner()).map_err(bad)?;
         let resp = self.raft.vote(rpc).await.map_err(stopped)?;
         Ok(Response::new(conv::vote_resp_to_pb(&resp)))
@@ -49,6 +67,7 @@ impl pb::raft_server::Raft for RaftService {
         req: Request<pb::InstallSnapshotRequest>,
     ) -> Result<Response<pb::InstallSnapshotResponse>, Status> {
         use pb::install_snapshot_response::Result as R;
+        self.check(&req)?;
         let rpc = conv::snapshot_from_pb(req.into_inner()).map_err(bad)?;
         let result = match self.raft.install_snapshot(rpc).await {
             Ok(resp) => R::Vote(conv::vote_to_pb(&resp.vote)),

@@ -31,3 +31,29 @@ async fn a_restarted_cluster_keeps_its_state_and_does_not_bootstrap_again() {
     assert_eq!(add(&c, leader, "c10", "10.0.0.0/24").await.unwrap(), "10.0.0.11");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raft_messages_from_another_cluster_are_refused() {
+    use proto::raft as rpb;
+    let c = TestCluster::start(3).await;
+    c.leader().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", c.addrs[&0])).unwrap().connect_lazy();
+    let mut raft = rpb::raft_client::RaftClient::new(channel);
+    let vote = rpb::VoteRequest {
+        vote: Some(rpb::Vote { leader_id: Some(rpb::LeaderId { term: 99, node_id: 7 }), committed: false }),
+        last_log_id: None,
+    };
+    let mut req = tonic::Request::new(vote.clone());
+    req.metadata_mut().insert("x-whereabouts-cluster", "intruder".parse().unwrap());
+    let err = raft.vote(req).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    assert!(err.message().contains("\"test\""), "{}", err.message());
+    let err = raft.vote(tonic::Request::new(vote)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "no cluster name is refused too");
+    assert_eq!(
+        c.nodes[&0].raft.metrics().borrow().current_term,
+        c.nodes[&1].raft.metrics().borrow().current_term,
+        "the intruder's term 99 was not taken"
+    );
+    c.shutdown().await;
+}

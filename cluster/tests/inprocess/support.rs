@@ -67,7 +67,9 @@ impl TestCluster {
         };
         for (id, listener) in listeners {
             let opts = c.options(id, ClusterState::New);
-            let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, c.faults.clone())).await.unwrap();
+            let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, c.faults.clone()))
+                .await
+                .unwrap();
             c.nodes.insert(id, node);
         }
         c
@@ -82,6 +84,7 @@ impl TestCluster {
             advertise_addr: Some(self.addrs[&id].to_string()),
             initial_cluster: InitialCluster(founders),
             initial_cluster_state: state,
+            cluster_name: "test".into(),
             data_dir: self.dir.path().join(format!("node-{id}")),
             metrics_listen: None,
             log_level: "warn".into(),
@@ -133,7 +136,9 @@ impl TestCluster {
     pub async fn restart(&mut self, id: u64) {
         let listener = TcpListener::bind(self.addrs[&id]).await.unwrap();
         let opts = self.options(id, ClusterState::New);
-        let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, self.faults.clone())).await.unwrap();
+        let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, self.faults.clone()))
+            .await
+            .unwrap();
         self.nodes.insert(id, node);
     }
 
@@ -143,7 +148,9 @@ impl TestCluster {
         let addr = listener.local_addr().unwrap();
         self.addrs.insert(id, addr);
         let opts = self.options(id, ClusterState::Existing);
-        let node = Node::start_with(opts, listener, PeerNetwork::with_faults(id, self.faults.clone())).await.unwrap();
+        let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, self.faults.clone()))
+            .await
+            .unwrap();
         self.nodes.insert(id, node);
         addr
     }

@@ -2,7 +2,7 @@
 //! purge (remove entries + record the purged id) is one atomic batch.
 //!
 //! - `l` + index (u64 big-endian): a log entry — big-endian keeps them in index order;
-//! - `m` + name: metadata (`vote`, `committed`, `purged`, `node_id`).
+//! - `m` + name: metadata (`vote`, `committed`, `purged`, `node_id`, `cluster`).
 
 /// Prefix of log entry keys.
 pub const LOG_PREFIX: u8 = b'l';
@@ -16,6 +16,8 @@ pub const COMMITTED: &[u8] = b"mcommitted";
 pub const PURGED: &[u8] = b"mpurged";
 /// The node id this data directory belongs to.
 pub const NODE_ID: &[u8] = b"mnode_id";
+/// The cluster name this data directory belongs to.
+pub const CLUSTER: &[u8] = b"mcluster";
 
 /// The key of the entry at `index`.
 pub fn log_key(index: u64) -> [u8; 9] {

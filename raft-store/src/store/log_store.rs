@@ -51,16 +51,40 @@ impl LogStore {
             && self.tree.range(keys::log_key(0).as_slice()..keys::LOG_END.as_slice()).next().is_none())
     }
 
-    /// The node id recorded in this log, if any.
-    pub fn recorded_node_id(&self) -> std::result::Result<Option<NodeId>, sled::Error> {
-        Ok(self.tree.get(keys::NODE_ID)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
+    /// The cluster name and node id recorded in this log, if any.
+    pub fn recorded_identity(&self) -> std::result::Result<Option<(String, NodeId)>, sled::Error> {
+        let node = self.tree.get(keys::NODE_ID)?.and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
+        let cluster = self.tree.get(keys::CLUSTER)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+        Ok(node.map(|n| (cluster.unwrap_or_default(), n)))
     }
 
-    /// Records which node owns this log (checked at every start).
-    pub fn record_node_id(&self, id: NodeId) -> std::result::Result<(), sled::Error> {
+    /// Records which cluster and node own this log (checked at every start).
+    pub fn record_identity(&self, cluster: &str, id: NodeId) -> std::result::Result<(), sled::Error> {
+        self.tree.insert(keys::CLUSTER, cluster.as_bytes())?;
         self.tree.insert(keys::NODE_ID, &id.to_be_bytes())?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Decodes every stored entry once: a corrupt log is found at start-up, not at replay.
+    pub fn verify(&self) -> Result<u64> {
+        let mut count = 0;
+        for item in self.tree.range(keys::log_key(0).as_slice()..keys::LOG_END.as_slice()) {
+            let (_, bytes) = item.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+            decode::<typ::Entry>(&bytes, ErrorSubject::Logs)?;
+            count += 1;
+        }
+        for key in [keys::VOTE, keys::PURGED, keys::COMMITTED] {
+            if let Some(bytes) = self.tree.get(key).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Read, e))? {
+                let ok = match key {
+                    k if k == keys::VOTE => decode::<typ::Vote>(&bytes, ErrorSubject::Vote).map(|_| ()),
+                    k if k == keys::PURGED => decode::<typ::LogId>(&bytes, ErrorSubject::Store).map(|_| ()),
+                    _ => decode::<Option<typ::LogId>>(&bytes, ErrorSubject::Store).map(|_| ()),
+                };
+                ok?;
+            }
+        }
+        Ok(count)
     }
 
     fn meta<T: DeserializeOwned>(&self, key: &[u8], subject: ErrorSubject<NodeId>) -> Result<Option<T>> {
