@@ -1,0 +1,132 @@
+//! ADD+DEL latency of the `whereabouts` binary, exec'd once per call as a container runtime does,
+//! against a real local 3-node `whereabouts-node` cluster on loopback, next to Debian's
+//! `host-local` in the same run (interleaved, so both see the same machine load).
+//!
+//! Run: `cargo bench -p plugin --bench add_del_latency` (the node binary is taken from
+//! `WHEREABOUTS_NODE_BIN`, else `target/release/whereabouts-node`). `BENCH_ITERS` sets the
+//! number of ADD+DEL pairs per plugin (default 300, after 20 warm-up pairs). Prints a Markdown
+//! table: p50, p99, mean per command and plugin, and the ratio ours / host-local.
+
+#[path = "../tests/e2e/mod.rs"]
+mod e2e;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::cluster::LocalCluster;
+use serde_json::json;
+
+const HOST_LOCAL: &str = "/usr/lib/cni/host-local";
+const OURS: &str = env!("CARGO_BIN_EXE_whereabouts");
+
+/// Runs one CNI call and returns its wall time; panics on failure.
+fn call(binary: &str, command: &str, container: &str, stdin: &str) -> Duration {
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs([
+            ("CNI_COMMAND", command),
+            ("CNI_CONTAINERID", container),
+            ("CNI_NETNS", "/var/run/netns/bench"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/usr/lib/cni"),
+            ("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=bench-pod"),
+            ("NODE_NAME", "bench-node"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary}: {e}"));
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
+    let out = child.wait_with_output().expect("wait");
+    let elapsed = start.elapsed();
+    assert!(
+        out.status.success(),
+        "{binary} {command} {container} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+struct Series {
+    name: String,
+    samples: Vec<Duration>,
+}
+
+impl Series {
+    fn new(name: &str) -> Series {
+        Series { name: name.to_string(), samples: Vec::new() }
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort();
+        s[((s.len() as f64 - 1.0) * q).round() as usize]
+    }
+
+    fn mean(&self) -> Duration {
+        self.samples.iter().sum::<Duration>() / self.samples.len() as u32
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let iters: usize = std::env::var("BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    assert!(Path::new(HOST_LOCAL).exists(), "{HOST_LOCAL} missing: apt-get install containernetworking-plugins");
+    let cluster = LocalCluster::start(None, 3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
+        "type": "whereabouts", "range": "10.91.0.0/16", "endpoints": cluster.endpoints}})
+    .to_string();
+    let theirs = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
+        "type": "host-local", "dataDir": dir.path().join("host-local"), "ranges": [[{"subnet": "10.92.0.0/16"}]]}})
+    .to_string();
+
+    let mut version = [Series::new("whereabouts VERSION"), Series::new("host-local VERSION")];
+    let mut series = [
+        Series::new("whereabouts ADD"),
+        Series::new("host-local ADD"),
+        Series::new("whereabouts DEL"),
+        Series::new("host-local DEL"),
+        Series::new("whereabouts ADD+DEL"),
+        Series::new("host-local ADD+DEL"),
+    ];
+    for i in 0..iters + 20 {
+        let container = format!("bench-{i}");
+        let a1 = call(OURS, "ADD", &container, &ours);
+        let a2 = call(HOST_LOCAL, "ADD", &container, &theirs);
+        let d1 = call(OURS, "DEL", &container, &ours);
+        let d2 = call(HOST_LOCAL, "DEL", &container, &theirs);
+        let v1 = call(OURS, "VERSION", &container, "{\"cniVersion\":\"1.0.0\"}");
+        let v2 = call(HOST_LOCAL, "VERSION", &container, "{\"cniVersion\":\"1.0.0\"}");
+        if i < 20 {
+            continue;
+        }
+        for (s, d) in series.iter_mut().zip([a1, a2, d1, d2, a1 + d1, a2 + d2]) {
+            s.samples.push(d);
+        }
+        version[0].samples.push(v1);
+        version[1].samples.push(v2);
+    }
+    drop(cluster);
+
+    println!("\nADD/DEL through the real binaries, exec per call, {iters} pairs each (after 20 warm-up pairs)\n");
+    println!("| series | p50 ms | p99 ms | mean ms |");
+    println!("|---|---:|---:|---:|");
+    for s in series.iter().chain(version.iter()) {
+        println!("| {} | {} | {} | {} |", s.name, ms(s.quantile(0.5)), ms(s.quantile(0.99)), ms(s.mean()));
+    }
+    println!("\n| ratio whereabouts / host-local | p50 | p99 |");
+    println!("|---|---:|---:|");
+    for (label, ours, theirs) in [("ADD", 0, 1), ("DEL", 2, 3), ("ADD+DEL", 4, 5)] {
+        let r = |q| series[ours].quantile(q).as_secs_f64() / series[theirs].quantile(q).as_secs_f64();
+        println!("| {label} | {:.2} | {:.2} |", r(0.5), r(0.99));
+    }
+}

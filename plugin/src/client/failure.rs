@@ -1,0 +1,162 @@
+//! What a call to the cluster can end in, classified once from the gRPC status and the
+//! `x-whereabouts-error` reason (see `ipam.proto`): retryable conditions (another endpoint or a
+//! later attempt may succeed) versus final answers.
+
+use tonic::{Code, Status};
+
+/// Why a node could not serve the call now. All are retried within the time budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transient {
+    /// The endpoint could not be connected to.
+    Unreachable,
+    /// No leader is known (election, no quorum).
+    NoLeader,
+    /// The write or read did not complete within the deadline (on the node or on our side).
+    Timeout,
+    /// The node could not reach the leader.
+    ForwardFailed,
+    /// UNAVAILABLE with no known reason.
+    Unavailable,
+}
+
+/// A failed call, as the plugin maps it to CNI error codes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// Retryable; after the budget is spent it stays the last error seen.
+    #[error("{endpoint}: {kind:?}: {message}")]
+    Transient {
+        /// The endpoint that failed.
+        endpoint: String,
+        /// What happened.
+        kind: Transient,
+        /// The node's message or the transport error.
+        message: String,
+        /// The leader's address, when the node knew it.
+        leader_hint: Option<String>,
+    },
+    /// RESOURCE_EXHAUSTED: no free address in a range.
+    #[error("pool exhausted: {0}")]
+    Exhausted(String),
+    /// ALREADY_EXISTS: a requested static address is held by someone else.
+    #[error("address taken: {0}")]
+    AddressTaken(String),
+    /// FAILED_PRECONDITION (`owner_conflict`/`owner_mismatch`).
+    #[error("owner conflict: {0}")]
+    OwnerConflict(String),
+    /// INVALID_ARGUMENT: the node refused a field of the request.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// INTERNAL or any other status: a bug or storage failure.
+    #[error("cluster error ({code:?}): {message}")]
+    Internal {
+        /// The gRPC code.
+        code: Code,
+        /// The message.
+        message: String,
+    },
+    /// Every attempt failed transiently until the time budget was spent.
+    #[error("no node answered within the {budget_ms} ms budget after {attempts} attempt(s); last: {last}")]
+    BudgetSpent {
+        /// The budget, ms.
+        budget_ms: u64,
+        /// How many calls were tried.
+        attempts: u32,
+        /// The last transient error.
+        last: Box<ClusterError>,
+    },
+}
+
+impl ClusterError {
+    /// True when another endpoint or a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ClusterError::Transient { .. })
+    }
+
+    /// Maps a gRPC status from `endpoint`: the reason trailer wins, then the code.
+    pub fn from_status(endpoint: &str, status: &Status) -> ClusterError {
+        let meta = |key: &str| status.metadata().get(key).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let reason = meta(proto::ERROR_REASON_KEY).unwrap_or_default();
+        let leader_hint = meta(proto::LEADER_KEY).filter(|l| !l.is_empty());
+        let message = status.message().to_string();
+        let transient = |kind| ClusterError::Transient {
+            endpoint: endpoint.to_string(),
+            kind,
+            message: message.clone(),
+            leader_hint: leader_hint.clone(),
+        };
+        match (reason.as_str(), status.code()) {
+            ("no_leader", _) => transient(Transient::NoLeader),
+            ("timeout", _) | (_, Code::DeadlineExceeded) => transient(Transient::Timeout),
+            ("forward_failed", _) => transient(Transient::ForwardFailed),
+            ("exhausted", _) | (_, Code::ResourceExhausted) => ClusterError::Exhausted(message),
+            ("address_taken", _) | (_, Code::AlreadyExists) => ClusterError::AddressTaken(message),
+            ("owner_mismatch" | "owner_conflict", _) | (_, Code::FailedPrecondition) => {
+                ClusterError::OwnerConflict(message)
+            }
+            ("invalid", _) | (_, Code::InvalidArgument) => ClusterError::Invalid(message),
+            ("internal", _) => ClusterError::Internal { code: status.code(), message },
+            (_, Code::Unavailable) => transient(if status.message().contains("transport error") {
+                Transient::Unreachable
+            } else {
+                Transient::Unavailable
+            }),
+            // A connection torn down mid-call surfaces as Unknown or Cancelled from the transport;
+            // retrying is safe since writes carry a request id.
+            ("", Code::Cancelled | Code::Unknown) => transient(Transient::Unavailable),
+            (other, code) => {
+                let message = if other.is_empty() { message } else { format!("{other}: {message}") };
+                ClusterError::Internal { code, message }
+            }
+        }
+    }
+
+    /// The leader address a node suggested, if any.
+    pub fn leader_hint(&self) -> Option<&str> {
+        match self {
+            ClusterError::Transient { leader_hint, .. } => leader_hint.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::MetadataMap;
+
+    fn status(code: Code, reason: &str, leader: &str) -> Status {
+        let mut meta = MetadataMap::new();
+        if !reason.is_empty() {
+            meta.insert(proto::ERROR_REASON_KEY, reason.parse().unwrap());
+        }
+        if !leader.is_empty() {
+            meta.insert(proto::LEADER_KEY, leader.parse().unwrap());
+        }
+        Status::with_metadata(code, "msg", meta)
+    }
+
+    #[test]
+    fn reasons_map_to_variants() {
+        let e = ClusterError::from_status("n1", &status(Code::Unavailable, "no_leader", "10.0.0.1:7000"));
+        assert!(matches!(e, ClusterError::Transient { kind: Transient::NoLeader, .. }));
+        assert_eq!(e.leader_hint(), Some("10.0.0.1:7000"));
+        let kind = |code, reason| match ClusterError::from_status("n", &status(code, reason, "")) {
+            ClusterError::Transient { kind, .. } => Some(kind),
+            _ => None,
+        };
+        assert_eq!(kind(Code::Unavailable, "timeout"), Some(Transient::Timeout));
+        assert_eq!(kind(Code::Unavailable, "forward_failed"), Some(Transient::ForwardFailed));
+        assert_eq!(kind(Code::Unavailable, ""), Some(Transient::Unavailable));
+        assert_eq!(kind(Code::DeadlineExceeded, ""), Some(Transient::Timeout));
+        let e = |code, reason| ClusterError::from_status("n", &status(code, reason, ""));
+        assert_eq!(e(Code::ResourceExhausted, "exhausted"), ClusterError::Exhausted("msg".into()));
+        assert_eq!(e(Code::ResourceExhausted, ""), ClusterError::Exhausted("msg".into()));
+        assert_eq!(e(Code::AlreadyExists, "address_taken"), ClusterError::AddressTaken("msg".into()));
+        assert_eq!(e(Code::FailedPrecondition, "owner_mismatch"), ClusterError::OwnerConflict("msg".into()));
+        assert_eq!(e(Code::FailedPrecondition, "owner_conflict"), ClusterError::OwnerConflict("msg".into()));
+        assert_eq!(e(Code::InvalidArgument, "invalid"), ClusterError::Invalid("msg".into()));
+        assert!(matches!(e(Code::Internal, "internal"), ClusterError::Internal { .. }));
+        assert!(matches!(e(Code::Unimplemented, ""), ClusterError::Internal { code: Code::Unimplemented, .. }));
+        assert!(!e(Code::Internal, "").is_transient());
+    }
+}

@@ -1,0 +1,189 @@
+//! Talking to the cluster: a [`ClientFactory`] opens a gRPC client to one endpoint (the real one
+//! over TCP, tests may substitute theirs), and [`Cluster`] runs each call with failover across the
+//! endpoints, backoff and leader hints, all inside one [`Budget`]. Any node serves any call
+//! (followers forward), so the order of endpoints only matters for speed.
+
+mod budget;
+mod failure;
+mod request_id;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use proto::ipam::ipam_client::IpamClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Response, Status};
+
+pub use budget::{Budget, CONNECT_CAP, DEFAULT_BUDGET};
+pub use failure::{ClusterError, Transient};
+pub use request_id::{jitter_from, new_request_id};
+
+/// The generated IPAM client over a tonic channel.
+pub type IpamGrpc = IpamClient<Channel>;
+/// A boxed, sendable future (object-safe async in [`ClientFactory`]).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Opens clients to endpoints. The plugin uses [`TcpFactory`]; tests may map endpoint names to
+/// in-process servers or to failures.
+pub trait ClientFactory: Send + Sync {
+    /// Connects to `endpoint` (`host:port`), giving up after `timeout`. The error is a
+    /// human-readable reason; the caller treats it as "unreachable".
+    fn connect<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> BoxFuture<'a, Result<IpamGrpc, String>>;
+}
+
+/// Plain-text HTTP/2 over TCP to `host:port`.
+pub struct TcpFactory;
+
+impl ClientFactory for TcpFactory {
+    fn connect<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> BoxFuture<'a, Result<IpamGrpc, String>> {
+        Box::pin(async move {
+            let ep = Endpoint::from_shared(format!("http://{endpoint}"))
+                .map_err(|e| format!("bad endpoint {endpoint:?}: {e}"))?
+                .connect_timeout(timeout)
+                .tcp_nodelay(true);
+            let channel = match tokio::time::timeout(timeout, ep.connect()).await {
+                Err(_) => return Err(format!("connect timed out after {} ms", timeout.as_millis())),
+                Ok(Err(e)) => return Err(error_chain(&e)),
+                Ok(Ok(channel)) => channel,
+            };
+            Ok(IpamClient::new(channel).max_decoding_message_size(proto::MAX_MESSAGE_BYTES))
+        })
+    }
+}
+
+/// `e` and its sources, joined (tonic's top-level message is just "transport error").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
+/// The cluster as one invocation sees it: endpoints in order, a budget, cached clients.
+pub struct Cluster<'f> {
+    endpoints: Vec<String>,
+    factory: &'f dyn ClientFactory,
+    budget: Budget,
+    jitter: f64,
+    clients: HashMap<String, IpamGrpc>,
+    attempts: u32,
+}
+
+impl<'f> Cluster<'f> {
+    /// A cluster reached through `endpoints` (tried in order), within `budget`. `jitter` in
+    /// [0.5, 1] scales the backoff (see [`jitter_from`]).
+    pub fn new(endpoints: Vec<String>, factory: &'f dyn ClientFactory, budget: Budget, jitter: f64) -> Cluster<'f> {
+        Cluster { endpoints, factory, budget, jitter, clients: HashMap::new(), attempts: 0 }
+    }
+
+    /// Calls made so far (connect failures included).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Runs `call` until a node answers or the budget is spent. `call` gets a client and the
+    /// deadline for this attempt, and must build the same request each time (same request id).
+    /// Transient failures move on to the next endpoint (a leader hint goes first); after each
+    /// round over all endpoints the plugin backs off. Final answers return at once.
+    pub async fn call<R, F, Fut>(&mut self, rpc: &'static str, mut call: F) -> Result<R, ClusterError>
+    where
+        F: FnMut(IpamGrpc, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let mut last: Option<ClusterError> = None;
+        let mut round = 0u32;
+        loop {
+            let mut queue: VecDeque<String> = self.endpoints.iter().cloned().collect();
+            let mut tried: HashSet<String> = HashSet::new();
+            while let Some(endpoint) = queue.pop_front() {
+                if self.budget.spent() {
+                    return Err(self.spent(last));
+                }
+                tried.insert(endpoint.clone());
+                match self.attempt(&endpoint, rpc, &mut call).await {
+                    Ok(reply) => return Ok(reply),
+                    Err(e) if e.is_transient() => {
+                        tracing::debug!(rpc, endpoint, error = %e, "transient failure, trying the next endpoint");
+                        self.clients.remove(&endpoint);
+                        if let Some(hint) = e.leader_hint().filter(|h| !tried.contains(*h)) {
+                            queue.retain(|q| q != hint);
+                            queue.push_front(hint.to_string());
+                        }
+                        last = Some(e);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            round += 1;
+            let pause = self.budget.backoff(round, self.jitter);
+            if self.budget.spent() || pause >= self.budget.remaining() {
+                return Err(self.spent(last));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn attempt<R, F, Fut>(&mut self, endpoint: &str, rpc: &'static str, call: &mut F) -> Result<R, ClusterError>
+    where
+        F: FnMut(IpamGrpc, Duration) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        self.attempts += 1;
+        let transient = |kind, message: String| ClusterError::Transient {
+            endpoint: endpoint.to_string(),
+            kind,
+            message,
+            leader_hint: None,
+        };
+        let client = match self.clients.get(endpoint) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.factory.connect(endpoint, self.budget.connect()).await.map_err(|e| {
+                    tracing::debug!(rpc, endpoint, error = %e, "connect failed");
+                    transient(Transient::Unreachable, e)
+                })?;
+                self.clients.insert(endpoint.to_string(), c.clone());
+                c
+            }
+        };
+        let deadline = self.budget.per_call();
+        match tokio::time::timeout(deadline, call(client, deadline)).await {
+            Err(_) => {
+                Err(transient(Transient::Timeout, format!("{rpc}: no answer within {} ms", deadline.as_millis())))
+            }
+            Ok(Err(status)) => Err(ClusterError::from_status(endpoint, &status)),
+            Ok(Ok(response)) => Ok(response.into_inner()),
+        }
+    }
+
+    fn spent(&self, last: Option<ClusterError>) -> ClusterError {
+        let last = last.unwrap_or_else(|| ClusterError::Transient {
+            endpoint: String::new(),
+            kind: Transient::Timeout,
+            message: "the time budget was spent before any call".into(),
+            leader_hint: None,
+        });
+        ClusterError::BudgetSpent {
+            budget_ms: self.budget.total().as_millis() as u64,
+            attempts: self.attempts,
+            last: Box::new(last),
+        }
+    }
+}
+
+/// Wraps `message` in a request carrying `deadline` as its gRPC timeout (the node bounds its own
+/// work with it).
+pub fn request<T>(message: T, deadline: Duration) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    req.set_timeout(deadline);
+    req
+}
