@@ -100,9 +100,10 @@ impl ClusterError {
             } else {
                 Transient::Unavailable
             }),
-            // A connection torn down mid-call surfaces as Unknown or Cancelled from the transport;
-            // retrying is safe since writes carry a request id.
-            ("", Code::Cancelled | Code::Unknown) => transient(Transient::Unavailable),
+            // A connection torn down mid-call (a node killed) surfaces from the transport as
+            // Unknown, Cancelled or Internal without our reason trailer — nodes always set one.
+            // Retrying is safe since writes carry a request id.
+            ("", Code::Cancelled | Code::Unknown | Code::Internal) => transient(Transient::Unavailable),
             (other, code) => {
                 let message = if other.is_empty() { message } else { format!("{other}: {message}") };
                 ClusterError::Internal { code, message }
@@ -157,6 +158,7 @@ mod tests {
         assert_eq!(e(Code::InvalidArgument, "invalid"), ClusterError::Invalid("msg".into()));
         assert!(matches!(e(Code::Internal, "internal"), ClusterError::Internal { .. }));
         assert!(matches!(e(Code::Unimplemented, ""), ClusterError::Internal { code: Code::Unimplemented, .. }));
-        assert!(!e(Code::Internal, "").is_transient());
+        assert!(e(Code::Internal, "").is_transient(), "no reason trailer: from the transport, not a node");
+        assert!(!e(Code::Internal, "internal").is_transient());
     }
 }
