@@ -1,96 +1,17 @@
 //! Real `whereabouts-node` processes on loopback: kill -9 the leader while clients allocate, and
 //! check that every acknowledged allocation survives and no address is handed out twice.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Proc;
 use proto::ipam as pb;
 use proto::ipam::ipam_client::IpamClient;
 use tonic::transport::Channel;
-
-struct Proc {
-    children: BTreeMap<u64, Child>,
-    ports: BTreeMap<u64, u16>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        for child in self.children.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Proc {
-    fn start(n: u64) -> Proc {
-        let ports: BTreeMap<u64, u16> = (0..n).map(|id| (id, free_port())).collect();
-        let mut p = Proc { children: BTreeMap::new(), ports, dir: tempfile::tempdir().unwrap() };
-        for id in 0..n {
-            p.spawn(id);
-        }
-        p
-    }
-
-    fn spawn(&mut self, id: u64) {
-        let cluster: Vec<String> = self.ports.iter().map(|(i, port)| format!("{i}=127.0.0.1:{port}")).collect();
-        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_whereabouts-node"))
-            .args(["--id", &id.to_string(), "--listen", &format!("127.0.0.1:{}", self.ports[&id])])
-            .args(["--initial-cluster", &cluster.join(",")])
-            .args(["--data-dir", &self.data_dir(id).display().to_string()])
-            .args(["--heartbeat-ms", "50", "--election-timeout-ms", "300", "--request-timeout-ms", "2000"])
-            .args(["--snapshot-threshold", "50"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start whereabouts-node");
-        self.children.insert(id, child);
-    }
-
-    fn data_dir(&self, id: u64) -> std::path::PathBuf {
-        self.dir.path().join(format!("data-{id}"))
-    }
-
-    fn kill9(&mut self, id: u64) {
-        let mut child = self.children.remove(&id).unwrap();
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-    }
-
-    fn client(&self, id: u64) -> IpamClient<Channel> {
-        let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{}", self.ports[&id]))
-            .unwrap()
-            .connect_lazy();
-        IpamClient::new(ch)
-    }
-
-    async fn leader(&self) -> u64 {
-        for _ in 0..600 {
-            for id in self.children.keys() {
-                let mut c = self.client(*id);
-                let mut req = tonic::Request::new(pb::StatusRequest { local: false });
-                req.set_timeout(Duration::from_secs(1));
-                if let Ok(s) = c.status(req).await {
-                    if let Some(l) = s.into_inner().leader_id.filter(|l| self.children.contains_key(l)) {
-                        return l;
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no leader within 30 s; logs in {}", self.dir.path().display());
-    }
-}
 
 fn client_at(port: u16) -> IpamClient<Channel> {
     let ch = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect_lazy();

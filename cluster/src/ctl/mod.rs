@@ -1,8 +1,10 @@
 //! `whereabouts-ctl`: the operator's view of the cluster — status, members, membership changes,
 //! allocations, who holds an address, guarded releases — over the same IPAM API every client uses.
 
+mod bench;
 mod client;
 mod output;
+mod snapshot;
 
 use std::time::Duration;
 
@@ -74,6 +76,9 @@ pub enum Command {
         /// The address.
         ip: String,
     },
+    /// Back up, inspect, or restore the IPAM state.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
     /// Free one address, only if the given owner holds it.
     Release {
         /// The address.
@@ -86,6 +91,8 @@ pub enum Command {
         #[arg(long, default_value = "")]
         network: String,
     },
+    /// Load generator: concurrent clients allocating and releasing, throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the CLI.
@@ -115,6 +122,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(out, &r.members, || members_table(&r.members))
         }
         Command::Allocations { network } => allocations(&cluster, out, network).await,
+        Command::Snapshot(cmd) => snapshot::run(&cluster, out, cmd).await,
+        Command::Bench(args) => bench::run(cli.endpoints, out, args).await,
         Command::WhoHas { ip } => {
             let (_, r) = cluster.call(pb::WhoHasRequest { ip }, |mut c, r| async move { c.who_has(r).await }).await?;
             print(out, &r, || {

@@ -18,6 +18,9 @@ use super::context::Context;
 use super::errors::ServeError;
 use crate::proposer::WriteError;
 
+#[cfg(all(feature = "planted-bug-stale-read", not(debug_assertions)))]
+compile_error!("planted-bug-stale-read is a test-only planted bug: never build it in release");
+
 /// Metadata marking a call forwarded by a follower.
 pub const FORWARDED_KEY: &str = "x-whereabouts-forwarded";
 
@@ -42,6 +45,11 @@ impl<'a> Call<'a> {
 
     /// The leader to forward to, or `None` to serve here.
     pub fn route(&self) -> Result<Option<String>, Status> {
+        // PLANTED BUG (test-only feature): `Check` is served here, even on a follower.
+        #[cfg(feature = "planted-bug-stale-read")]
+        if self.rpc == "check" {
+            return Ok(None);
+        }
         match self.ctx.leader() {
             Some((id, _)) if id == self.ctx.id => Ok(None),
             Some((_, addr)) if !self.forwarded => Ok(Some(addr)),
@@ -80,7 +88,7 @@ impl<'a> Call<'a> {
         let result = match timeout_at(self.deadline.into(), self.ctx.proposer.submit(event)).await {
             Err(_) => Err(ServeError::Timeout("the write")),
             Ok(Err(WriteError::NotLeader { leader })) => Err(ServeError::NotLeader { leader: leader.map(|(_, a)| a) }),
-            Ok(Err(WriteError::Fatal(e))) => Err(ServeError::Internal(e)),
+            Ok(Err(WriteError::Fatal(e))) => Err(ServeError::Stopped(e)),
             Ok(Ok(reply)) => reply.map_err(ServeError::Ipam),
         };
         result.map_err(|e| self.fail(e))
@@ -88,6 +96,11 @@ impl<'a> Call<'a> {
 
     /// Confirms leadership with a quorum (read index), waits until it is applied, then reads.
     pub async fn read<T>(&self, f: impl FnOnce(&Machine) -> T) -> Result<T, Status> {
+        // PLANTED BUG (test-only feature): `Check` reads local state without a read index.
+        #[cfg(feature = "planted-bug-stale-read")]
+        if self.rpc == "check" {
+            return Ok(self.ctx.with_machine(f));
+        }
         match timeout_at(self.deadline.into(), self.ctx.raft.ensure_linearizable()).await {
             Err(_) => return Err(self.fail(ServeError::Timeout("the linearizable read"))),
             Ok(Err(openraft::error::RaftError::APIError(e))) => {

@@ -17,6 +17,8 @@ use crate::proposer::Proposer;
 pub struct Context {
     /// This node's id.
     pub id: NodeId,
+    /// The cluster's name.
+    pub cluster: String,
     /// Its Raft.
     pub raft: typ::Raft,
     /// Its state machine (read side).

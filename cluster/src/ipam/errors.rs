@@ -36,6 +36,9 @@ pub enum ServeError {
         /// What went wrong.
         reason: String,
     },
+    /// Raft stopped on this node (storage failure such as a full disk, or shutting down).
+    #[error("this node cannot serve: {0}; retry on another node")]
+    Stopped(String),
     /// A membership change was refused by Raft.
     #[error("membership change refused: {0}")]
     Membership(String),
@@ -56,6 +59,7 @@ impl ServeError {
             ServeError::NotLeader { .. } => (Code::Unavailable, "no_leader"),
             ServeError::Timeout(_) => (Code::Unavailable, "timeout"),
             ServeError::ForwardFailed { .. } => (Code::Unavailable, "forward_failed"),
+            ServeError::Stopped(_) => (Code::Unavailable, "node_failed"),
             ServeError::Membership(_) => (Code::FailedPrecondition, "membership"),
             ServeError::Internal(_) => (Code::Internal, "internal"),
         }

@@ -2,6 +2,7 @@
 //! routing, deadlines, writes and linearizable reads, and one error mapping.
 
 pub mod allocate;
+pub mod backup;
 pub mod call;
 pub mod context;
 pub mod errors;
@@ -67,5 +68,12 @@ impl pb::ipam_server::Ipam for IpamService {
     }
     async fn remove_node(&self, r: Request<pb::RemoveNodeRequest>) -> Result<Response<pb::MembershipResponse>, Status> {
         membership::remove(&self.ctx, r).await
+    }
+    type SaveSnapshotStream = backup::ChunkStream;
+    async fn save_snapshot(
+        &self,
+        r: Request<pb::SaveSnapshotRequest>,
+    ) -> Result<Response<backup::ChunkStream>, Status> {
+        backup::save(&self.ctx, r).await
     }
 }

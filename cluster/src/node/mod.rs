@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
-pub use options::{ClusterState, InitialCluster, LogFormat, NodeOptions};
+pub use options::{parse_initial_cluster, ClusterState, InitialCluster, LogFormat, NodeOptions};
 
 use crate::ipam::{Context, IpamService, PeerClients};
 use crate::metrics::{self, Metrics};
@@ -41,6 +41,7 @@ pub struct Node {
     pub ctx: Arc<Context>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    store_alive: std::sync::Weak<()>,
 }
 
 fn raft_config(opts: &NodeOptions) -> anyhow::Result<openraft::Config> {
@@ -84,12 +85,14 @@ impl Node {
         let (log, sm) = store::open(&opts.data_dir, &opts.cluster_name, opts.id, limits)
             .with_context(|| format!("cannot open data directory {}", opts.data_dir.display()))?;
         let pristine = log.is_pristine().context("cannot read the Raft log")?;
+        let store_alive = log.closed_when_gone();
         let machine = sm.shared();
         let config = Arc::new(raft_config(&opts)?);
         let raft = openraft::Raft::new(opts.id, config, network, log, sm).await.context("cannot start Raft")?;
 
         let ctx = Arc::new(Context {
             id: opts.id,
+            cluster: opts.cluster_name.clone(),
             raft: raft.clone(),
             machine,
             proposer: Proposer::start(raft.clone(), opts.max_batch, opts.max_in_flight),
@@ -138,7 +141,7 @@ impl Node {
 
         bootstrap::maybe_initialize(&raft, &opts, pristine).await?;
         tracing::info!(id = opts.id, %addr, advertise = %opts.advertised(), data_dir = %opts.data_dir.display(), "node started");
-        Ok(Node { id: opts.id, addr, metrics_addr, raft, ctx, stop, tasks })
+        Ok(Node { id: opts.id, addr, metrics_addr, raft, ctx, stop, tasks, store_alive })
     }
 
     /// Stops serving and shuts Raft down; the data directory can be opened again afterwards.
@@ -148,17 +151,48 @@ impl Node {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
         self.raft.shutdown().await.map_err(|e| anyhow::anyhow!("raft shutdown failed: {e}"))?;
-        Ok(())
+        drop(self.ctx);
+        drop(self.raft);
+        // openraft's replication tasks drop their log readers shortly after shutdown; wait (bounded)
+        // until the store is closed so the data directory can be reopened at once.
+        for _ in 0..500 {
+            if self.store_alive.strong_count() == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        anyhow::bail!("the Raft log store was still open 5 s after shutdown")
     }
 }
 
-/// Runs a node until SIGINT or SIGTERM, then shuts it down cleanly.
+impl Node {
+    /// Resolves when Raft stopped on a fatal error (a storage failure such as a full disk), with
+    /// the reason. Acknowledged writes are on a majority's disk, so the safe reaction is to stop
+    /// this process and let its supervisor restart it once the cause is fixed.
+    pub async fn fatal(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Err(e) = &metrics.borrow().running_state {
+                return e.to_string();
+            }
+            if metrics.changed().await.is_err() {
+                return "raft stopped".into();
+            }
+        }
+    }
+}
+
+/// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error).
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
     let node = Node::start(opts).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
         _ = term.recv() => tracing::info!("terminated, shutting down"),
+        reason = node.fatal() => {
+            tracing::error!(%reason, "raft stopped on a fatal error; exiting so that the node restarts once the cause is fixed");
+            anyhow::bail!("raft stopped on a fatal error: {reason}");
+        }
     }
     node.shutdown().await
 }

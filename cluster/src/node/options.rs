@@ -123,7 +123,8 @@ fn parse_id(s: &str) -> Result<NodeId, String> {
     s.parse().map_err(|_| format!("{s:?} is not a node id (a number, or `auto`)"))
 }
 
-fn parse_initial_cluster(s: &str) -> Result<InitialCluster, String> {
+/// Parses `ID=HOST:PORT,...`.
+pub fn parse_initial_cluster(s: &str) -> Result<InitialCluster, String> {
     let mut members = BTreeMap::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
         let (id, addr) = item.split_once('=').ok_or_else(|| format!("{item:?}: expected ID=HOST:PORT"))?;

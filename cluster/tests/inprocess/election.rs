@@ -43,7 +43,7 @@ async fn raft_messages_from_another_cluster_are_refused() {
         vote: Some(rpb::Vote { leader_id: Some(rpb::LeaderId { term: 99, node_id: 7 }), committed: false }),
         last_log_id: None,
     };
-    let mut req = tonic::Request::new(vote.clone());
+    let mut req = tonic::Request::new(vote);
     req.metadata_mut().insert("x-whereabouts-cluster", "intruder".parse().unwrap());
     let err = raft.vote(req).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);

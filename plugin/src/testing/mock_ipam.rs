@@ -269,4 +269,14 @@ impl Ipam for MockIpam {
     async fn remove_node(&self, _request: Request<RemoveNodeRequest>) -> Result<Response<MembershipResponse>, Status> {
         Err(Status::unimplemented("mock"))
     }
+
+    type SaveSnapshotStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<proto::ipam::SnapshotChunk, Status>> + Send>>;
+
+    async fn save_snapshot(
+        &self,
+        _request: Request<proto::ipam::SaveSnapshotRequest>,
+    ) -> Result<Response<Self::SaveSnapshotStream>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }

@@ -10,6 +10,9 @@ use openraft::storage::LogFlushed;
 
 use crate::types::TypeConfig;
 
+#[cfg(all(feature = "planted-bug-no-flush", not(debug_assertions)))]
+compile_error!("planted-bug-no-flush is a test-only planted bug: never build it with optimizations/release");
+
 /// Most callbacks completed by one flush (a bound on latency under extreme load).
 const MAX_GROUP: usize = 4096;
 
@@ -39,6 +42,8 @@ impl Drop for Inner {
 impl Flusher {
     /// Starts the flusher thread for `db`.
     pub fn start(db: sled::Db) -> Flusher {
+        #[cfg(feature = "failpoints")]
+        setup_failpoints();
         let (tx, rx) = mpsc::channel::<LogFlushed<TypeConfig>>();
         let thread = thread::Builder::new()
             .name("raft-log-flush".into())
@@ -69,7 +74,18 @@ fn run(db: sled::Db, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
                 Err(_) => break,
             }
         }
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("log-flush-before", |_| crash("log-flush-before"));
+        // PLANTED BUG (test-only feature, never in release builds): acknowledge without flushing.
+        #[cfg(feature = "planted-bug-no-flush")]
+        let result: Result<(), sled::Error> = {
+            let _not_flushed = &db;
+            Ok(())
+        };
+        #[cfg(not(feature = "planted-bug-no-flush"))]
         let result = db.flush().map(|_| ());
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("log-flush-after", |_| crash("log-flush-after"));
         if let Err(e) = &result {
             tracing::error!(error = %e, waiting = group.len(), "flushing the Raft log failed");
         }
@@ -78,4 +94,23 @@ fn run(db: sled::Db, rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
             callback.log_io_completed(r);
         }
     }
+}
+
+/// Test-only (feature `failpoints`): reads the `FAILPOINTS` environment variable once per process,
+/// e.g. `FAILPOINTS=log-flush-after=5%return`. A `return` action aborts the process at that point
+/// (a crash around the flush); `panic`, `sleep`, `pause` act as in the `fail` crate.
+#[cfg(feature = "failpoints")]
+fn setup_failpoints() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::mem::forget(fail::FailScenario::setup());
+        tracing::warn!(failpoints = %std::env::var("FAILPOINTS").unwrap_or_default(), "failpoints enabled");
+    });
+}
+
+/// Test-only: the crash a `return` failpoint action asks for (no destructors, no flush).
+#[cfg(feature = "failpoints")]
+fn crash(point: &str) {
+    eprintln!("failpoint {point}: aborting the process");
+    std::process::abort();
 }

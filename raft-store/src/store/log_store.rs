@@ -20,6 +20,8 @@ pub struct LogStore {
     db: sled::Db,
     tree: sled::Tree,
     flusher: Flusher,
+    /// Shared by every clone: when no strong reference is left, the store is closed.
+    alive: std::sync::Arc<()>,
 }
 
 type Result<T> = std::result::Result<T, typ::StorageError>;
@@ -40,7 +42,13 @@ impl LogStore {
     /// Opens the log in `db` (tree `raft`) and starts its flusher.
     pub fn open(db: &sled::Db) -> std::result::Result<LogStore, sled::Error> {
         let tree = db.open_tree("raft")?;
-        Ok(LogStore { db: db.clone(), tree, flusher: Flusher::start(db.clone()) })
+        Ok(LogStore { db: db.clone(), tree, flusher: Flusher::start(db.clone()), alive: Default::default() })
+    }
+
+    /// A handle that tells when every clone of this store is gone (and the data directory can be
+    /// opened again): openraft's tasks hold clones for a moment after `Raft::shutdown` returns.
+    pub fn closed_when_gone(&self) -> std::sync::Weak<()> {
+        std::sync::Arc::downgrade(&self.alive)
     }
 
     /// True when this node never took part in a cluster (no vote, no entry, nothing purged): the
@@ -63,6 +71,17 @@ impl LogStore {
         self.tree.insert(keys::CLUSTER, cluster.as_bytes())?;
         self.tree.insert(keys::NODE_ID, &id.to_be_bytes())?;
         self.db.flush()?;
+        Ok(())
+    }
+
+    /// Marks this (empty) log as starting after `log_id`: what a restore from a backup does, with a
+    /// snapshot at `log_id` beside it.
+    pub fn mark_restored(&self, log_id: typ::LogId) -> Result<()> {
+        let bytes = encode(&log_id, ErrorSubject::Store)?;
+        self.tree.insert(keys::PURGED, bytes.clone()).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        let committed = encode(&Some(log_id), ErrorSubject::Store)?;
+        self.tree.insert(keys::COMMITTED, committed).map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
+        self.db.flush().map_err(|e| io_err(ErrorSubject::Store, ErrorVerb::Write, e))?;
         Ok(())
     }
 
@@ -178,6 +197,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.insert(&keys::log_key(entry.log_id.index), encode(&entry, ErrorSubject::Logs)?);
         }
         self.tree.apply_batch(batch).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))?;
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!("log-append-unflushed", |_| {
+            eprintln!("failpoint log-append-unflushed: aborting the process");
+            std::process::abort()
+        });
         self.flusher.after_flush(callback);
         Ok(())
     }

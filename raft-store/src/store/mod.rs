@@ -4,6 +4,7 @@
 // openraft fixes the error type of every storage method (StorageError, ~224 bytes).
 #![allow(clippy::result_large_err)]
 
+mod backup;
 mod flusher;
 mod keys;
 mod log_store;
@@ -12,6 +13,7 @@ mod state_machine;
 
 use std::path::Path;
 
+pub use backup::{decode_backup, encode_backup, restore, BackupError, BackupHeader, Restored, BACKUP_FORMAT};
 pub use log_store::LogStore;
 pub use snapshot_file::{SnapshotFile, StoredSnapshot};
 pub use state_machine::{Machine, SharedMachine, SnapshotBuilder, StateMachineStore};

@@ -1,0 +1,183 @@
+//! One bench client: its connections (a home endpoint, the others opened on first use) and one
+//! operation — a real Allocate or Release with a fresh request id — optionally retried as the CNI
+//! plugin retries: the same request id on the next endpoint (the leader hint first), a short
+//! backoff after each round over all of them, until the operation's deadline.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use proto::ipam as pb;
+use proto::ipam::ipam_client::IpamClient;
+use tokio::time::{timeout_at, Instant};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use super::report::ErrorKinds;
+
+/// First pause after a failed round over all endpoints; doubles up to [`BACKOFF_CAP`]. Shorter
+/// than the plugin's (50 ms → 1 s) so that the time writes resume after a leader change is
+/// measured to within tens of milliseconds.
+const BACKOFF_START: Duration = Duration::from_millis(10);
+const BACKOFF_CAP: Duration = Duration::from_millis(100);
+
+/// A write the bench sends.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// CNI ADD.
+    Allocate(pb::AllocateRequest),
+    /// CNI DEL.
+    Release(pb::ReleaseRequest),
+}
+
+impl Op {
+    fn request_id(&self) -> &str {
+        match self {
+            Op::Allocate(r) => &r.request_id,
+            Op::Release(r) => &r.request_id,
+        }
+    }
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// RESOURCE_EXHAUSTED.
+    Exhausted,
+    /// UNAVAILABLE (after the retries, if any).
+    Unavailable,
+    /// The operation's budget ran out.
+    Timeout,
+    /// Any other status.
+    Other,
+}
+
+impl Failure {
+    fn of(status: &Status) -> Failure {
+        match status.code() {
+            Code::ResourceExhausted => Failure::Exhausted,
+            Code::Unavailable => Failure::Unavailable,
+            Code::DeadlineExceeded | Code::Cancelled => Failure::Timeout,
+            _ => Failure::Other,
+        }
+    }
+
+    /// Counts this failure in `kinds`.
+    pub fn count(self, kinds: &mut ErrorKinds) {
+        match self {
+            Failure::Exhausted => kinds.exhausted += 1,
+            Failure::Unavailable => kinds.unavailable += 1,
+            Failure::Timeout => kinds.timeout += 1,
+            Failure::Other => kinds.other += 1,
+        }
+    }
+}
+
+/// A successful operation: how many attempts it took and when the last one was sent.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    /// Attempts made (1 without retries).
+    pub attempts: u32,
+    /// Unix time (ns) the successful attempt was sent.
+    pub attempt_sent_ns: u64,
+}
+
+/// Nanoseconds since the Unix epoch (to line the bench up with a script's `date +%s%N`).
+pub fn unix_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn channel(addr: &str) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true))
+}
+
+/// A client's connections: one HTTP/2 connection per endpoint it talks to.
+pub struct Conn {
+    endpoints: Vec<String>,
+    home: usize,
+    clients: Vec<Option<IpamClient<Channel>>>,
+}
+
+impl Conn {
+    /// Connects to `endpoints[home]` now (an unreachable endpoint fails the bench before it
+    /// starts); the others are opened when a retry first needs them.
+    pub async fn connect(endpoints: &[String], home: usize) -> anyhow::Result<Conn> {
+        let addr = &endpoints[home];
+        let ch = channel(addr)?.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
+        let mut clients = vec![None; endpoints.len()];
+        clients[home] = Some(IpamClient::new(ch));
+        Ok(Conn { endpoints: endpoints.to_vec(), home, clients })
+    }
+
+    /// The home endpoint's client.
+    pub fn home(&self) -> IpamClient<Channel> {
+        self.clients[self.home].clone().expect("connected in Conn::connect")
+    }
+
+    fn client(&mut self, i: usize) -> Result<IpamClient<Channel>, Status> {
+        if let Some(c) = &self.clients[i] {
+            return Ok(c.clone());
+        }
+        let ep = channel(&self.endpoints[i]).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let c = IpamClient::new(ep.connect_lazy());
+        self.clients[i] = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Runs `op` until `deadline`: once, or with `retry` as the plugin does.
+    pub async fn run(&mut self, op: &Op, deadline: Instant, retry: bool) -> Result<Done, Failure> {
+        let mut attempts = 0u32;
+        let mut round = 0u32;
+        loop {
+            let mut queue: Vec<usize> =
+                (0..self.endpoints.len()).map(|k| (self.home + k) % self.endpoints.len()).collect();
+            queue.reverse(); // popped from the back: home first
+            let mut tried = Vec::new();
+            while let Some(i) = queue.pop() {
+                tried.push(i);
+                attempts += 1;
+                let sent = unix_ns();
+                let status = match self.attempt(i, op, deadline).await {
+                    Ok(()) => return Ok(Done { attempts, attempt_sent_ns: sent }),
+                    Err(s) => s,
+                };
+                let transient = matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown);
+                if !retry || !transient || Instant::now() >= deadline {
+                    return Err(if Instant::now() >= deadline { Failure::Timeout } else { Failure::of(&status) });
+                }
+                let hint = status.metadata().get(proto::LEADER_KEY).and_then(|v| v.to_str().ok());
+                if let Some(h) = hint.and_then(|h| self.endpoints.iter().position(|e| e == h)) {
+                    if !tried.contains(&h) {
+                        queue.retain(|q| *q != h);
+                        queue.push(h);
+                    }
+                }
+            }
+            round += 1;
+            let jitter = 0.5 + f64::from(u16::from_str_radix(&op.request_id()[..4], 16).unwrap_or(0)) / 131_070.0;
+            let pause = BACKOFF_START.saturating_mul(1 << (round - 1).min(4)).min(BACKOFF_CAP).mul_f64(jitter);
+            if Instant::now() + pause >= deadline {
+                return Err(Failure::Timeout);
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    async fn attempt(&mut self, i: usize, op: &Op, deadline: Instant) -> Result<(), Status> {
+        let mut client = self.client(i)?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let call = async {
+            match op {
+                Op::Allocate(r) => {
+                    let mut req = tonic::Request::new(r.clone());
+                    req.set_timeout(left);
+                    client.allocate(req).await.map(|_| ())
+                }
+                Op::Release(r) => {
+                    let mut req = tonic::Request::new(r.clone());
+                    req.set_timeout(left);
+                    client.release(req).await.map(|_| ())
+                }
+            }
+        };
+        timeout_at(deadline, call).await.unwrap_or_else(|_| Err(Status::deadline_exceeded("op budget spent")))
+    }
+}
