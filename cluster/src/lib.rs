@@ -4,8 +4,10 @@
 pub mod convert;
 pub mod ctl;
 pub mod ipam;
+pub mod kube;
 pub mod metrics;
 pub mod node;
 pub mod proposer;
 pub mod raft_net;
 pub mod telemetry;
+pub mod tls;

@@ -58,6 +58,9 @@ pub struct Metrics {
     snapshot_index: Gauge,
     pool_usable: Family<PoolLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     pool_used: Family<PoolLabels, Gauge>,
+    /// Exporter and reconciler metrics (feature `kubernetes`).
+    #[cfg(feature = "kubernetes")]
+    pub kube: Arc<crate::kube::KubeMetrics>,
 }
 
 impl Default for Metrics {
@@ -76,8 +79,12 @@ impl Default for Metrics {
             snapshot_index: Gauge::default(),
             pool_usable: Family::default(),
             pool_used: Family::default(),
+            #[cfg(feature = "kubernetes")]
+            kube: Arc::default(),
             registry: Registry::default(),
         };
+        #[cfg(feature = "kubernetes")]
+        m.kube.register(&mut registry);
         registry.register("allocations", "Addresses handed out", m.allocations.clone());
         registry.register("releases", "Addresses freed", m.releases.clone());
         registry.register("calls", "IPAM calls by RPC and result", m.calls.clone());

@@ -6,6 +6,7 @@ mod inprocess {
     pub mod forwarding;
     pub mod membership;
     pub mod quorum;
+    pub mod security;
     pub mod snapshot;
     pub mod support;
 }

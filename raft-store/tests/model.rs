@@ -63,9 +63,11 @@ impl Model {
         }
         let reply = match &ev.command {
             Command::Allocate(a) => self.allocate(a),
-            Command::Release(r) => Ok(Outcome::Released(
-                self.free_where(&r.network, |h| h.cid == r.owner.container_id && h.ifname == r.owner.ifname),
-            )),
+            Command::Release(r) => Ok(Outcome::Released(self.free_where(&r.network, |h| {
+                h.cid == r.owner.container_id
+                    && h.ifname == r.owner.ifname
+                    && r.only_node.as_ref().is_none_or(|n| h.node.as_ref() == Some(n))
+            }))),
             Command::ReleaseIp(r) => self.release_ip(r),
             Command::Gc(g) => {
                 let keep: BTreeSet<(String, String)> =
@@ -310,7 +312,8 @@ fn event_strategy() -> impl Strategy<Value = Event> {
         8 => (networks.clone(), ranges, statics, any::<bool>(), attachment).prop_map(|(n, r, s, o, a)| {
             Command::Allocate(Allocate { network: n.into(), ranges: r, statics: s, overlapping: o, attachment: a })
         }),
-        4 => (networks.clone(), owner.clone()).prop_map(|(n, o)| Command::Release(Release { network: n.into(), owner: o })),
+        4 => (networks.clone(), owner.clone(), prop_oneof![3 => Just(None), 1 => node.clone().prop_map(|n| Some(n.to_string()))])
+            .prop_map(|(n, o, only_node)| Command::Release(Release { network: n.into(), owner: o, only_node })),
         1 => (networks.clone(), ip, owner.clone()).prop_map(|(n, ip, o)| Command::ReleaseIp(ReleaseIp { network: n.into(), ip, expected: o })),
         1 => (networks, cni, node, proptest::collection::vec(owner, 0..3)).prop_map(|(n, c, node, keep)| {
             Command::Gc(Gc { network: n.into(), cni_network: c.into(), node: node.into(), keep })
@@ -384,7 +387,11 @@ fn release_then_allocate_returns_the_lowest_again() {
         apply(
             &mut s,
             &Event::new(
-                Command::Release(Release { network: String::new(), owner: Owner::new(format!("c{victim}"), "eth0") }),
+                Command::Release(Release {
+                    network: String::new(),
+                    owner: Owner::new(format!("c{victim}"), "eth0"),
+                    only_node: None,
+                }),
                 0,
             ),
         )

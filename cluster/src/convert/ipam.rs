@@ -86,7 +86,11 @@ pub fn allocate(req: pb::AllocateRequest) -> Result<(Allocate, Vec<Warning>), Fi
 
 /// A Release request as a domain command.
 pub fn release(req: pb::ReleaseRequest) -> Release {
-    Release { network: req.network_name, owner: Owner { container_id: req.container_id, ifname: req.ifname } }
+    Release {
+        network: req.network_name,
+        owner: Owner { container_id: req.container_id, ifname: req.ifname },
+        only_node: None,
+    }
 }
 
 /// A ReleaseIp request as a domain command.

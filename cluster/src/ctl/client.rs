@@ -5,23 +5,28 @@ use std::future::Future;
 use std::time::Duration;
 
 use proto::ipam::ipam_client::IpamClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::tls::Transport;
 use tonic::{Code, Status};
 
-/// Endpoints and a per-call timeout.
+/// Endpoints, a per-call timeout and the transport (TLS or plain).
 pub struct Cluster {
     endpoints: Vec<String>,
     timeout: Duration,
+    transport: Transport,
 }
 
 impl Cluster {
     /// A cluster reached through `endpoints` (`host:port`).
-    pub fn new(endpoints: Vec<String>, timeout: Duration) -> Cluster {
-        Cluster { endpoints, timeout }
+    pub fn new(endpoints: Vec<String>, timeout: Duration, transport: Transport) -> Cluster {
+        Cluster { endpoints, timeout, transport }
     }
 
     fn client(&self, addr: &str) -> Result<IpamClient<Channel>, Status> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = self
+            .transport
+            .endpoint(addr)
             .map_err(|e| Status::invalid_argument(format!("endpoint {addr:?}: {e}")))?
             .connect_timeout(Duration::from_secs(2));
         Ok(IpamClient::new(endpoint.connect_lazy()).max_decoding_message_size(proto::MAX_MESSAGE_BYTES * 64))

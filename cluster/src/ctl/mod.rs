@@ -2,7 +2,10 @@
 //! allocations, who holds an address, guarded releases — over the same IPAM API every client uses.
 
 mod bench;
+mod certs;
 mod client;
+#[cfg(feature = "kubernetes")]
+mod import;
 mod output;
 mod snapshot;
 
@@ -28,6 +31,10 @@ pub struct Cli {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     pub output: Output,
+    /// TLS: CA, client certificate and key (an admin certificate for membership, releases and
+    /// backups), or --insecure for a cluster running plain TCP.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsOptions,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -76,6 +83,9 @@ pub enum Command {
         /// The address.
         ip: String,
     },
+    /// Issue a CA and certificates for a development or test cluster.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Back up, inspect, or restore the IPAM state.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
@@ -93,13 +103,26 @@ pub enum Command {
     },
     /// Load generator: concurrent clients allocating and releasing, throughput and latency.
     Bench(bench::BenchArgs),
+    /// Seed the cluster from whereabouts' IPPools (migration); a dry run unless --apply.
+    #[cfg(feature = "kubernetes")]
+    Import(import::ImportArgs),
 }
 
 /// Runs the CLI.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let cluster = Cluster::new(cli.endpoints.clone(), Duration::from_secs_f64(cli.timeout.max(0.1)));
     let out = cli.output;
+    if let Command::Certs(cmd) = cli.command {
+        return certs::run(out, cmd);
+    }
+    let transport = match cli.tls.files().map_err(anyhow::Error::msg) {
+        Ok(Some(files)) => crate::tls::Transport::Tls(files.watch(Duration::from_secs(3600))?),
+        Ok(None) => crate::tls::Transport::Insecure,
+        Err(e) if cli.tls.tls_ca.is_some() || cli.tls.tls_cert.is_some() || cli.tls.tls_key.is_some() => return Err(e),
+        Err(_) => crate::tls::Transport::Insecure,
+    };
+    let cluster = Cluster::new(cli.endpoints.clone(), Duration::from_secs_f64(cli.timeout.max(0.1)), transport);
     match cli.command {
+        Command::Certs(_) => unreachable!("handled above"),
         Command::Status { local } => status(&cluster, out, local).await,
         Command::Members => {
             let (_, s) =
@@ -124,6 +147,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Allocations { network } => allocations(&cluster, out, network).await,
         Command::Snapshot(cmd) => snapshot::run(&cluster, out, cmd).await,
         Command::Bench(args) => bench::run(cli.endpoints, out, args).await,
+        #[cfg(feature = "kubernetes")]
+        Command::Import(args) => import::run(&cluster, out, args).await,
         Command::WhoHas { ip } => {
             let (_, r) = cluster.call(pb::WhoHasRequest { ip }, |mut c, r| async move { c.who_has(r).await }).await?;
             print(out, &r, || {

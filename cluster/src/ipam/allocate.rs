@@ -14,10 +14,20 @@ pub async fn handle(
     req: Request<pb::AllocateRequest>,
 ) -> Result<Response<pb::AllocateResponse>, Status> {
     let call = Call::new(ctx, "allocate", &req);
-    if let Some(leader) = call.route()? {
-        return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.allocate(r).await }).await;
+    let scope = call.node_scope()?;
+    let mut msg = req.into_inner();
+    if let Some(node) = &scope {
+        // A node's plugin allocates for its own node only; the node is recorded with the address.
+        let att = msg.attachment.get_or_insert_with(Default::default);
+        if att.node.is_empty() {
+            att.node = node.clone();
+        } else if att.node != *node {
+            return Err(call.deny_other_node(node, &att.node));
+        }
     }
-    let msg = req.into_inner();
+    if let Some(leader) = call.route()? {
+        return call.forward(&leader, msg, |mut c, r| async move { c.allocate(r).await }).await;
+    }
     let request_id = conv::request_id(msg.request_id.clone());
     let (cmd, warnings) = conv::allocate(msg).map_err(|e| call.fail(e))?;
     let span = tracing::info_span!(

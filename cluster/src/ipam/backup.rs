@@ -24,6 +24,7 @@ pub type ChunkStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Snapsh
 /// Serves `SaveSnapshot`.
 pub async fn save(ctx: &Context, req: Request<pb::SaveSnapshotRequest>) -> Result<Response<ChunkStream>, Status> {
     let call = Call::new(ctx, "save_snapshot", &req);
+    call.require_admin()?;
     match call.route()? {
         None => call.read(|_| ()).await?,
         Some(leader) => {

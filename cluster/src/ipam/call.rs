@@ -17,12 +17,25 @@ use tonic::{Response, Status};
 use super::context::Context;
 use super::errors::ServeError;
 use crate::proposer::WriteError;
+use crate::tls::{Identity, PeerInfo};
 
 #[cfg(all(feature = "planted-bug-stale-read", not(debug_assertions)))]
 compile_error!("planted-bug-stale-read is a test-only planted bug: never build it in release");
 
 /// Metadata marking a call forwarded by a follower.
 pub const FORWARDED_KEY: &str = "x-whereabouts-forwarded";
+
+/// Metadata naming the original caller of a call a member forwarded (trusted from members only).
+pub const ON_BEHALF_OF_KEY: &str = "x-whereabouts-on-behalf-of";
+
+/// Who is calling, as far as permissions go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// Plain TCP (`--insecure`): no authentication, everything allowed.
+    Anonymous,
+    /// An authenticated identity.
+    Is(Identity),
+}
 
 /// A call being served.
 pub struct Call<'a> {
@@ -31,6 +44,26 @@ pub struct Call<'a> {
     forwarded: bool,
     deadline: Instant,
     started: Instant,
+    caller: Result<Caller, String>,
+}
+
+/// The caller of `req`: from its client certificate, or, for a call a member forwarded, from the
+/// on-behalf-of header that member set.
+fn caller_of<T>(ctx: &Context, req: &tonic::Request<T>) -> Result<Caller, String> {
+    if !ctx.transport.is_tls() {
+        return Ok(Caller::Anonymous);
+    }
+    let info = req.extensions().get::<PeerInfo>().ok_or("no TLS connection information")?;
+    let identity = info.identity.clone().ok_or(
+        "the client certificate carries no whereabouts role (O=whereabouts:peer, whereabouts:admin or whereabouts:node)",
+    )?;
+    match (&identity, req.metadata().get(ON_BEHALF_OF_KEY)) {
+        (Identity::Peer(_), Some(v)) => {
+            let original = v.to_str().ok().and_then(Identity::from_header).ok_or("malformed on-behalf-of header")?;
+            Ok(Caller::Is(original))
+        }
+        _ => Ok(Caller::Is(identity)),
+    }
 }
 
 impl<'a> Call<'a> {
@@ -40,7 +73,45 @@ impl<'a> Call<'a> {
         let asked = req.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
         let budget = asked.map_or(ctx.request_timeout, |t| t.min(ctx.request_timeout));
         let forwarded = req.metadata().get(FORWARDED_KEY).is_some();
-        Call { ctx, rpc, forwarded, deadline: started + budget, started }
+        let caller = caller_of(ctx, req);
+        Call { ctx, rpc, forwarded, deadline: started + budget, started, caller }
+    }
+
+    /// Fails unless the caller is authenticated (or the node runs without TLS).
+    fn caller(&self) -> Result<&Caller, Status> {
+        self.caller.as_ref().map_err(|reason| self.deny(reason))
+    }
+
+    fn deny(&self, reason: &str) -> Status {
+        tracing::warn!(rpc = self.rpc, reason, "permission denied");
+        self.fail(ServeError::PermissionDenied(format!("{}: {reason}", self.rpc)))
+    }
+
+    /// Fails unless the caller is authenticated (any role; everyone without TLS).
+    pub fn require_authenticated(&self) -> Result<(), Status> {
+        self.caller().map(|_| ())
+    }
+
+    /// Fails unless the caller may do anything (operators and members; everyone without TLS).
+    pub fn require_admin(&self) -> Result<(), Status> {
+        match self.caller()? {
+            Caller::Anonymous | Caller::Is(Identity::Admin(_)) | Caller::Is(Identity::Peer(_)) => Ok(()),
+            Caller::Is(other) => Err(self.deny(&format!("{other} is not an administrator"))),
+        }
+    }
+
+    /// The node a plugin identity is limited to (`None`: not limited). Fails for unauthenticated
+    /// callers.
+    pub fn node_scope(&self) -> Result<Option<String>, Status> {
+        match self.caller()? {
+            Caller::Is(Identity::Node(name)) => Ok(Some(name.clone())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Refuses a node identity acting for another node.
+    pub fn deny_other_node(&self, scope: &str, asked: &str) -> Status {
+        self.deny(&format!("node {scope} may not act on node {asked:?}'s attachments"))
     }
 
     /// The leader to forward to, or `None` to serve here.
@@ -72,6 +143,11 @@ impl<'a> Call<'a> {
         let mut req = tonic::Request::new(msg);
         req.set_timeout(self.deadline.saturating_duration_since(Instant::now()));
         req.metadata_mut().insert(FORWARDED_KEY, tonic::metadata::MetadataValue::from_static("1"));
+        if let Ok(Caller::Is(identity)) = &self.caller {
+            if let Ok(v) = tonic::metadata::MetadataValue::try_from(identity.to_header()) {
+                req.metadata_mut().insert(ON_BEHALF_OF_KEY, v);
+            }
+        }
         let result = match send(client, req).await {
             Err(s) if s.code() == tonic::Code::Unavailable && s.metadata().get(proto::ERROR_REASON_KEY).is_none() => {
                 Err(self.fail(ServeError::ForwardFailed { addr: addr.into(), reason: s.message().to_string() }))

@@ -8,10 +8,11 @@ use std::time::Duration;
 use proto::ipam::ipam_client::IpamClient;
 use raft_store::store::{Machine, SharedMachine};
 use raft_store::types::{typ, NodeId};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::metrics::Metrics;
 use crate::proposer::Proposer;
+use crate::tls::Transport;
 
 /// Shared by all handlers of one node.
 pub struct Context {
@@ -31,6 +32,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Longest time a call may take on this node.
     pub request_timeout: Duration,
+    /// Plain TCP or mutual TLS (then every call is authorized from its client certificate).
+    pub transport: Transport,
 }
 
 impl Context {
@@ -50,27 +53,32 @@ impl Context {
     }
 }
 
-/// One lazily connected IPAM client per peer address.
-#[derive(Default)]
+/// One lazily connected IPAM client per peer address (rebuilt when certificates are reloaded).
 pub struct PeerClients {
-    clients: Mutex<HashMap<String, IpamClient<Channel>>>,
+    transport: Transport,
+    clients: Mutex<HashMap<String, (u64, IpamClient<Channel>)>>,
 }
 
 impl PeerClients {
+    /// Clients that connect over `transport`.
+    pub fn new(transport: Transport) -> PeerClients {
+        PeerClients { transport, clients: Mutex::default() }
+    }
+
     /// The client for `addr` (`host:port`).
     pub fn client(&self, addr: &str) -> Result<IpamClient<Channel>, String> {
+        let generation = self.transport.generation();
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(addr) {
-            return Ok(c.clone());
+        if let Some((g, c)) = clients.get(addr) {
+            if *g == generation {
+                return Ok(c.clone());
+            }
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| e.to_string())?
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true);
+        let endpoint = self.transport.endpoint(addr)?.connect_timeout(Duration::from_millis(500)).tcp_nodelay(true);
         let client = IpamClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(proto::MAX_MESSAGE_BYTES * 16)
             .max_encoding_message_size(proto::MAX_MESSAGE_BYTES);
-        clients.insert(addr.to_string(), client.clone());
+        clients.insert(addr.to_string(), (generation, client.clone()));
         Ok(client)
     }
 }

@@ -36,6 +36,9 @@ pub enum ServeError {
         /// What went wrong.
         reason: String,
     },
+    /// The caller may not do this.
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// Raft stopped on this node (storage failure such as a full disk, or shutting down).
     #[error("this node cannot serve: {0}; retry on another node")]
     Stopped(String),
@@ -60,6 +63,7 @@ impl ServeError {
             ServeError::Timeout(_) => (Code::Unavailable, "timeout"),
             ServeError::ForwardFailed { .. } => (Code::Unavailable, "forward_failed"),
             ServeError::Stopped(_) => (Code::Unavailable, "node_failed"),
+            ServeError::PermissionDenied(_) => (Code::PermissionDenied, "permission_denied"),
             ServeError::Membership(_) => (Code::FailedPrecondition, "membership"),
             ServeError::Internal(_) => (Code::Internal, "internal"),
         }

@@ -50,6 +50,7 @@ pub async fn add_learner(
     req: Request<pb::AddLearnerRequest>,
 ) -> Result<Response<pb::MembershipResponse>, Status> {
     let call = Call::new(ctx, "add_learner", &req);
+    call.require_admin()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.add_learner(r).await }).await;
     }
@@ -68,6 +69,7 @@ pub async fn promote(
     req: Request<pb::PromoteRequest>,
 ) -> Result<Response<pb::MembershipResponse>, Status> {
     let call = Call::new(ctx, "promote", &req);
+    call.require_admin()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.promote(r).await }).await;
     }
@@ -82,6 +84,7 @@ pub async fn remove(
     req: Request<pb::RemoveNodeRequest>,
 ) -> Result<Response<pb::MembershipResponse>, Status> {
     let call = Call::new(ctx, "remove_node", &req);
+    call.require_admin()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.remove_node(r).await }).await;
     }

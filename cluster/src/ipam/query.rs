@@ -16,12 +16,16 @@ const MAX_PAGE: usize = 100_000;
 /// Serves `Check`.
 pub async fn check(ctx: &Context, req: Request<pb::CheckRequest>) -> Result<Response<pb::CheckResponse>, Status> {
     let call = Call::new(ctx, "check", &req);
+    let scope = call.node_scope()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.check(r).await }).await;
     }
     let msg = req.into_inner();
     let owner = Owner { container_id: msg.container_id, ifname: msg.ifname };
-    let held = call.read(|m| m.state.owner_addresses(&msg.network_name, &owner)).await?;
+    let mut held = call.read(|m| m.state.owner_addresses(&msg.network_name, &owner)).await?;
+    if let Some(node) = scope {
+        held.retain(|v| v.attachment.node.as_deref() == Some(node.as_str()));
+    }
     call.ok(pb::CheckResponse { allocations: held.into_iter().map(conv::allocation).collect() })
 }
 
@@ -31,6 +35,7 @@ pub async fn list(
     req: Request<pb::ListAllocationsRequest>,
 ) -> Result<Response<pb::ListAllocationsResponse>, Status> {
     let call = Call::new(ctx, "list_allocations", &req);
+    call.require_authenticated()?;
     let local = req.get_ref().local;
     if !local {
         if let Some(leader) = call.route()? {
@@ -71,6 +76,7 @@ fn cursor(v: &raft_store::domain::AllocationView) -> String {
 /// Serves `WhoHas`.
 pub async fn who_has(ctx: &Context, req: Request<pb::WhoHasRequest>) -> Result<Response<pb::WhoHasResponse>, Status> {
     let call = Call::new(ctx, "who_has", &req);
+    call.require_authenticated()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.who_has(r).await }).await;
     }

@@ -29,13 +29,17 @@ async fn free(
 /// Serves `Release`.
 pub async fn release(ctx: &Context, req: Request<pb::ReleaseRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
     let call = Call::new(ctx, "release", &req);
+    let scope = call.node_scope()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.release(r).await }).await;
     }
     let msg = req.into_inner();
     tracing::info!(network = %msg.network_name, container_id = %msg.container_id, ifname = %msg.ifname, request_id = %msg.request_id, "release");
     let id = msg.request_id.clone();
-    free(ctx, &call, id, Command::Release(conv::release(msg))).await
+    let mut cmd = conv::release(msg);
+    // A node's plugin frees only what is recorded for its own node.
+    cmd.only_node = scope;
+    free(ctx, &call, id, Command::Release(cmd)).await
 }
 
 /// Serves `ReleaseIp`.
@@ -44,6 +48,7 @@ pub async fn release_ip(
     req: Request<pb::ReleaseIpRequest>,
 ) -> Result<Response<pb::ReleaseResponse>, Status> {
     let call = Call::new(ctx, "release_ip", &req);
+    call.require_admin()?;
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.release_ip(r).await }).await;
     }
@@ -57,6 +62,11 @@ pub async fn release_ip(
 /// Serves `Gc`.
 pub async fn gc(ctx: &Context, req: Request<pb::GcRequest>) -> Result<Response<pb::ReleaseResponse>, Status> {
     let call = Call::new(ctx, "gc", &req);
+    if let Some(node) = call.node_scope()? {
+        if req.get_ref().node != node {
+            return Err(call.deny_other_node(&node, &req.get_ref().node));
+        }
+    }
     if let Some(leader) = call.route()? {
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.gc(r).await }).await;
     }

@@ -44,6 +44,7 @@ fn report(ctx: &Context) -> pb::StatusResponse {
 /// Serves `Status`.
 pub async fn handle(ctx: &Context, req: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
     let call = Call::new(ctx, "status", &req);
+    call.require_authenticated()?;
     if req.get_ref().local {
         return call.ok(report(ctx));
     }

@@ -26,6 +26,7 @@ use crate::metrics::{self, Metrics};
 use crate::proposer::Proposer;
 use crate::raft_net::server::RaftService;
 use crate::raft_net::{client::PeerNetwork, MAX_RAFT_MESSAGE_BYTES};
+use crate::tls::Transport;
 
 /// A running node.
 pub struct Node {
@@ -70,13 +71,15 @@ impl Node {
 
     /// Starts the node on an already bound listener (tests bind port 0 first).
     pub async fn start_on(opts: NodeOptions, listener: TcpListener) -> anyhow::Result<Node> {
-        let network = PeerNetwork::new(&opts.cluster_name);
+        let transport = transport(&opts)?;
+        let network = PeerNetwork::new(&opts.cluster_name, transport);
         Node::start_with(opts, listener, network).await
     }
 
     /// Starts the node with a given Raft network (tests inject link faults through it).
     pub async fn start_with(opts: NodeOptions, listener: TcpListener, network: PeerNetwork) -> anyhow::Result<Node> {
         let addr = listener.local_addr()?;
+        let transport = transport(&opts)?;
         let metrics_listener = match opts.metrics_listen {
             Some(a) => Some(metrics::bind(a).await.with_context(|| format!("cannot serve metrics on {a}"))?),
             None => None,
@@ -96,9 +99,10 @@ impl Node {
             raft: raft.clone(),
             machine,
             proposer: Proposer::start(raft.clone(), opts.max_batch, opts.max_in_flight),
-            peers: PeerClients::default(),
+            peers: PeerClients::new(transport.clone()),
             metrics: Arc::new(Metrics::default()),
             request_timeout: Duration::from_millis(opts.request_timeout_ms),
+            transport: transport.clone(),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -109,21 +113,29 @@ impl Node {
         let ipam = IpamServer::new(IpamService::new(ctx.clone()))
             .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(proto::MAX_MESSAGE_BYTES * 16);
-        let raft_svc = RaftServer::new(RaftService::new(raft.clone(), &opts.cluster_name))
+        let raft_svc = RaftServer::new(RaftService::new(raft.clone(), &opts.cluster_name, transport.is_tls()))
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let grpc = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(1024)
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
             .add_service(ipam)
-            .add_service(raft_svc)
-            .serve_with_incoming_shutdown(incoming, wait(stopped.clone()));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = grpc.await {
-                tracing::error!(error = %e, "gRPC server failed");
+            .add_service(raft_svc);
+        let shutdown = wait(stopped.clone());
+        tasks.push(match &transport {
+            Transport::Insecure => {
+                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                tokio::spawn(
+                    async move { log_server_end(router.serve_with_incoming_shutdown(incoming, shutdown).await) },
+                )
             }
-        }));
+            Transport::Tls(material) => {
+                let incoming = crate::tls::incoming::accept(listener, material.clone());
+                tokio::spawn(
+                    async move { log_server_end(router.serve_with_incoming_shutdown(incoming, shutdown).await) },
+                )
+            }
+        });
         let metrics_addr = match metrics_listener {
             Some(l) => {
                 let a = l.local_addr()?;
@@ -139,6 +151,7 @@ impl Node {
             None => None,
         };
 
+        tasks.extend(crate::kube::start(&opts.kube, ctx.clone(), stopped.clone()));
         bootstrap::maybe_initialize(&raft, &opts, pristine).await?;
         tracing::info!(id = opts.id, %addr, advertise = %opts.advertised(), data_dir = %opts.data_dir.display(), "node started");
         Ok(Node { id: opts.id, addr, metrics_addr, raft, ctx, stop, tasks, store_alive })
@@ -180,6 +193,30 @@ impl Node {
             }
         }
     }
+}
+
+fn log_server_end(result: Result<(), tonic::transport::Error>) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "gRPC server failed");
+    }
+}
+
+/// The transport the options ask for. Without TLS files the node runs plain TCP and says so loudly.
+fn transport(opts: &NodeOptions) -> anyhow::Result<Transport> {
+    let reload = Duration::from_secs(opts.tls_reload_seconds.max(1));
+    match opts.tls.files() {
+        Ok(None) => {}
+        Ok(Some(files)) => return Ok(Transport::Tls(files.watch(reload).context("cannot load the TLS files")?)),
+        Err(e) if opts.tls.tls_ca.is_some() || opts.tls.tls_cert.is_some() || opts.tls.tls_key.is_some() => {
+            anyhow::bail!(e)
+        }
+        Err(_) => {}
+    }
+    tracing::warn!(
+        listen = %opts.listen,
+        "running WITHOUT TLS (plain TCP): no authentication, anyone who can reach this port can change IPAM state"
+    );
+    Ok(Transport::Insecure)
 }
 
 /// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error).

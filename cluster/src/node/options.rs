@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 use raft_store::types::NodeId;
 
+use crate::tls::TlsOptions;
+
 /// Whether a fresh node may bootstrap the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClusterState {
@@ -61,6 +63,15 @@ pub struct NodeOptions {
     #[arg(long, env = "WHEREABOUTS_DATA_DIR")]
     pub data_dir: PathBuf,
 
+    /// TLS: CA, certificate and key (or --insecure for plain TCP).
+    #[command(flatten)]
+    pub tls: TlsOptions,
+
+    /// How often to check the TLS files for changes (seconds); changed certificates are used for
+    /// new connections without a restart.
+    #[arg(long, default_value_t = 10)]
+    pub tls_reload_seconds: u64,
+
     /// Serve Prometheus `/metrics`, `/healthz` and `/readyz` on this address.
     #[arg(long, env = "WHEREABOUTS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -104,6 +115,10 @@ pub struct NodeOptions {
     /// Entries kept in the allocation history (`who-has`).
     #[arg(long, default_value_t = 10_000)]
     pub history: usize,
+
+    /// The Kubernetes parts (IPPool exporter, pod reconciler); all off by default.
+    #[command(flatten)]
+    pub kube: crate::kube::KubeOptions,
 }
 
 /// `--initial-cluster`, by node id.

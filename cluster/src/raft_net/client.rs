@@ -16,24 +16,33 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::{BasicNode, SnapshotSegmentId};
 use proto::raft::install_snapshot_response::Result as SnapshotResult;
 use proto::raft::raft_client::RaftClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 use super::{CLUSTER_KEY, MAX_RAFT_MESSAGE_BYTES};
 use crate::convert::raft as conv;
+use crate::tls::Transport;
 use raft_store::types::{NodeId, TypeConfig};
 
 /// Makes a [`PeerClient`] per peer.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct PeerNetwork {
     cluster: Arc<str>,
+    transport: Transport,
     faults: Option<(NodeId, Arc<Faults>)>,
 }
 
+impl std::fmt::Debug for PeerNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerNetwork").field("cluster", &self.cluster).field("tls", &self.transport.is_tls()).finish()
+    }
+}
+
 impl PeerNetwork {
-    /// The network of a node of cluster `cluster` (sent with every message, checked by peers).
-    pub fn new(cluster: &str) -> PeerNetwork {
-        PeerNetwork { cluster: cluster.into(), faults: None }
+    /// The network of a node of cluster `cluster` (sent with every message, checked by peers),
+    /// reaching its peers over `transport`.
+    pub fn new(cluster: &str, transport: Transport) -> PeerNetwork {
+        PeerNetwork { cluster: cluster.into(), transport, faults: None }
     }
 
     /// The same network for node `me`, whose links can be cut by `faults` (in-process tests).
@@ -75,10 +84,11 @@ impl Faults {
 /// The connection to one peer.
 pub struct PeerClient {
     cluster: Arc<str>,
+    transport: Transport,
     source: Option<(NodeId, Arc<Faults>)>,
     target: NodeId,
     addr: String,
-    client: Option<RaftClient<Channel>>,
+    client: Option<(u64, RaftClient<Channel>)>,
 }
 
 type Rpc<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -88,7 +98,8 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         let source = self.faults.clone();
-        PeerClient { cluster: self.cluster.clone(), source, target, addr: node.addr.clone(), client: None }
+        let transport = self.transport.clone();
+        PeerClient { cluster: self.cluster.clone(), transport, source, target, addr: node.addr.clone(), client: None }
     }
 }
 
@@ -112,11 +123,16 @@ impl PeerClient {
                 return Err(RPCError::Unreachable(Unreachable::new(&e)));
             }
         }
-        if let Some(c) = &self.client {
-            return Ok(c.clone());
+        let generation = self.transport.generation();
+        if let Some((g, c)) = &self.client {
+            if *g == generation {
+                return Ok(c.clone());
+            }
         }
-        let endpoint = Endpoint::from_shared(format!("http://{}", self.addr))
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?
+        let endpoint = self
+            .transport
+            .endpoint(&self.addr)
+            .map_err(|e| RPCError::Network(NetworkError::new(&std::io::Error::other(e))))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(5))
@@ -124,7 +140,7 @@ impl PeerClient {
         let client = RaftClient::new(endpoint.connect_lazy())
             .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
-        self.client = Some(client.clone());
+        self.client = Some((generation, client.clone()));
         Ok(client)
     }
 

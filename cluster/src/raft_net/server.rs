@@ -6,23 +6,33 @@ use tonic::{Request, Response, Status};
 
 use super::CLUSTER_KEY;
 use crate::convert::raft as conv;
+use crate::tls::{Identity, PeerInfo};
 use raft_store::types::typ;
 
 /// Serves `raft.proto` for one node.
 pub struct RaftService {
     raft: typ::Raft,
     cluster: String,
+    tls: bool,
 }
 
 impl RaftService {
-    /// The service for `raft`, a node of cluster `cluster`.
-    pub fn new(raft: typ::Raft, cluster: &str) -> RaftService {
-        RaftService { raft, cluster: cluster.to_string() }
+    /// The service for `raft`, a node of cluster `cluster`; with `tls`, only members' certificates
+    /// (`whereabouts:peer`) may speak Raft.
+    pub fn new(raft: typ::Raft, cluster: &str, tls: bool) -> RaftService {
+        RaftService { raft, cluster: cluster.to_string(), tls }
     }
 
     /// Refuses messages from another cluster's nodes (misconfigured addresses must not merge
     /// two clusters' logs).
     fn check<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if self.tls {
+            let identity = req.extensions().get::<PeerInfo>().and_then(|i| i.identity.clone());
+            if !matches!(identity, Some(Identity::Peer(_))) {
+                tracing::warn!(?identity, "refused a Raft message from a caller without a member certificate");
+                return Err(Status::permission_denied("Raft messages need a member certificate (O=whereabouts:peer)"));
+            }
+        }
         let theirs = req.metadata().get(CLUSTER_KEY).and_then(|v| v.to_str().ok()).unwrap_or("");
         if theirs == self.cluster {
             return Ok(());

@@ -41,6 +41,8 @@ pub struct TestCluster {
     pub faults: Arc<Faults>,
     dir: TempDir,
     tweak: fn(&mut NodeOptions),
+    /// With TLS: where `certs init` wrote the CA and certificates.
+    pub certs: Option<std::path::PathBuf>,
 }
 
 fn no_tweak(_: &mut NodeOptions) {}
@@ -64,15 +66,70 @@ impl TestCluster {
             faults: Arc::default(),
             dir: tempfile::tempdir().unwrap(),
             tweak,
+            certs: None,
         };
         for (id, listener) in listeners {
             let opts = c.options(id, ClusterState::New);
-            let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, c.faults.clone()))
-                .await
-                .unwrap();
+            let node = Node::start_with(
+                opts,
+                listener,
+                PeerNetwork::new("test", cluster::tls::Transport::Insecure).with_faults(id, c.faults.clone()),
+            )
+            .await
+            .unwrap();
             c.nodes.insert(id, node);
         }
         c
+    }
+
+    /// Starts `n` nodes speaking mutual TLS, with certificates for peers `n0..`, plugin identities
+    /// `worker-1`, `worker-2` and operator `admin`.
+    pub async fn start_tls(n: u64) -> TestCluster {
+        let mut listeners = BTreeMap::new();
+        for id in 0..n {
+            listeners.insert(id, TcpListener::bind("127.0.0.1:0").await.unwrap());
+        }
+        let addrs = listeners.iter().map(|(id, l)| (*id, l.local_addr().unwrap())).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let certs = dir.path().join("certs");
+        let plan = cluster::tls::certs::Plan {
+            peers: (0..n).map(|id| (format!("n{id}"), vec!["127.0.0.1".to_string()])).collect(),
+            nodes: vec!["worker-1".into(), "worker-2".into()],
+            admins: vec!["admin".into()],
+            days: 1,
+        };
+        cluster::tls::certs::init(&certs, &plan).unwrap();
+        let mut c = TestCluster {
+            nodes: BTreeMap::new(),
+            addrs,
+            faults: Arc::default(),
+            dir,
+            tweak: no_tweak,
+            certs: Some(certs),
+        };
+        for (id, listener) in listeners {
+            let opts = c.options(id, ClusterState::New);
+            c.nodes.insert(id, Node::start_on(opts, listener).await.unwrap());
+        }
+        c
+    }
+
+    /// TLS options presenting certificate `name` (e.g. `peer-n0`, `node-worker-1`, `admin-admin`).
+    pub fn tls_as(&self, name: &str) -> cluster::tls::TlsOptions {
+        let dir = self.certs.as_ref().expect("a TLS cluster");
+        cluster::tls::TlsOptions {
+            tls_ca: Some(dir.join("ca.pem")),
+            tls_cert: Some(dir.join(format!("{name}.pem"))),
+            tls_key: Some(dir.join(format!("{name}-key.pem"))),
+            insecure: false,
+        }
+    }
+
+    /// A client of node `id` presenting certificate `name`.
+    pub fn client_as(&self, id: u64, name: &str) -> IpamClient<Channel> {
+        let files = self.tls_as(name).files().unwrap().unwrap();
+        let transport = cluster::tls::Transport::Tls(tokio::sync::watch::channel(Arc::new(files.load(0).unwrap())).1);
+        IpamClient::new(transport.endpoint(&self.addrs[&id].to_string()).unwrap().connect_lazy())
     }
 
     /// The options of node `id`.
@@ -85,6 +142,11 @@ impl TestCluster {
             initial_cluster: InitialCluster(founders),
             initial_cluster_state: state,
             cluster_name: "test".into(),
+            tls: match &self.certs {
+                Some(_) => self.tls_as(&format!("peer-n{id}")),
+                None => cluster::tls::TlsOptions { insecure: true, ..Default::default() },
+            },
+            tls_reload_seconds: 1,
             data_dir: self.dir.path().join(format!("node-{id}")),
             metrics_listen: None,
             log_level: "warn".into(),
@@ -97,13 +159,17 @@ impl TestCluster {
             max_in_flight: 4,
             request_cache: 10_000,
             history: 1_000,
+            kube: Default::default(),
         };
         (self.tweak)(&mut opts);
         opts
     }
 
-    /// A client of node `id`'s IPAM service.
+    /// A client of node `id`'s IPAM service (as the operator when the cluster speaks TLS).
     pub fn client(&self, id: u64) -> IpamClient<Channel> {
+        if self.certs.is_some() {
+            return self.client_as(id, "admin-admin");
+        }
         let channel =
             tonic::transport::Endpoint::from_shared(format!("http://{}", self.addrs[&id])).unwrap().connect_lazy();
         IpamClient::new(channel)
@@ -136,9 +202,13 @@ impl TestCluster {
     pub async fn restart(&mut self, id: u64) {
         let listener = TcpListener::bind(self.addrs[&id]).await.unwrap();
         let opts = self.options(id, ClusterState::New);
-        let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, self.faults.clone()))
-            .await
-            .unwrap();
+        let node = Node::start_with(
+            opts,
+            listener,
+            PeerNetwork::new("test", cluster::tls::Transport::Insecure).with_faults(id, self.faults.clone()),
+        )
+        .await
+        .unwrap();
         self.nodes.insert(id, node);
     }
 
@@ -148,9 +218,13 @@ impl TestCluster {
         let addr = listener.local_addr().unwrap();
         self.addrs.insert(id, addr);
         let opts = self.options(id, ClusterState::Existing);
-        let node = Node::start_with(opts, listener, PeerNetwork::new("test").with_faults(id, self.faults.clone()))
-            .await
-            .unwrap();
+        let node = Node::start_with(
+            opts,
+            listener,
+            PeerNetwork::new("test", cluster::tls::Transport::Insecure).with_faults(id, self.faults.clone()),
+        )
+        .await
+        .unwrap();
         self.nodes.insert(id, node);
         addr
     }

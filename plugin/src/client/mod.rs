@@ -13,7 +13,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use proto::ipam::ipam_client::IpamClient;
-use tonic::transport::{Channel, Endpoint};
+use raft_store::config::TlsPaths;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Response, Status};
 
 pub use budget::{Budget, CONNECT_CAP, DEFAULT_BUDGET};
@@ -28,21 +29,44 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Opens clients to endpoints. The plugin uses [`TcpFactory`]; tests may map endpoint names to
 /// in-process servers or to failures.
 pub trait ClientFactory: Send + Sync {
-    /// Connects to `endpoint` (`host:port`), giving up after `timeout`. The error is a
-    /// human-readable reason; the caller treats it as "unreachable".
-    fn connect<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> BoxFuture<'a, Result<IpamGrpc, String>>;
+    /// Connects to `endpoint` (`host:port`), with mutual TLS when `tls` is given, giving up after
+    /// `timeout`. The error is a human-readable reason; the caller treats it as "unreachable".
+    fn connect<'a>(
+        &'a self,
+        endpoint: &'a str,
+        timeout: Duration,
+        tls: Option<&'a TlsPaths>,
+    ) -> BoxFuture<'a, Result<IpamGrpc, String>>;
 }
 
-/// Plain-text HTTP/2 over TCP to `host:port`.
+/// HTTP/2 over TCP to `host:port`: plain, or mutual TLS with the configured files.
 pub struct TcpFactory;
 
+fn tls_config(tls: &TlsPaths, host: &str) -> Result<ClientTlsConfig, String> {
+    let read = |p: &str| std::fs::read(p).map_err(|e| format!("cannot read {p}: {e}"));
+    Ok(ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&tls.ca)?))
+        .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+        .domain_name(host.trim_start_matches('[').trim_end_matches(']').to_string()))
+}
+
 impl ClientFactory for TcpFactory {
-    fn connect<'a>(&'a self, endpoint: &'a str, timeout: Duration) -> BoxFuture<'a, Result<IpamGrpc, String>> {
+    fn connect<'a>(
+        &'a self,
+        endpoint: &'a str,
+        timeout: Duration,
+        tls: Option<&'a TlsPaths>,
+    ) -> BoxFuture<'a, Result<IpamGrpc, String>> {
         Box::pin(async move {
-            let ep = Endpoint::from_shared(format!("http://{endpoint}"))
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut ep = Endpoint::from_shared(format!("{scheme}://{endpoint}"))
                 .map_err(|e| format!("bad endpoint {endpoint:?}: {e}"))?
                 .connect_timeout(timeout)
                 .tcp_nodelay(true);
+            if let Some(tls) = tls {
+                let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
+                ep = ep.tls_config(tls_config(tls, host)?).map_err(|e| error_chain(&e))?;
+            }
             let channel = match tokio::time::timeout(timeout, ep.connect()).await {
                 Err(_) => return Err(format!("connect timed out after {} ms", timeout.as_millis())),
                 Ok(Err(e)) => return Err(error_chain(&e)),
@@ -71,6 +95,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The cluster as one invocation sees it: endpoints in order, a budget, cached clients.
 pub struct Cluster<'f> {
     endpoints: Vec<String>,
+    tls: Option<TlsPaths>,
     factory: &'f dyn ClientFactory,
     budget: Budget,
     jitter: f64,
@@ -82,7 +107,13 @@ impl<'f> Cluster<'f> {
     /// A cluster reached through `endpoints` (tried in order), within `budget`. `jitter` in
     /// [0.5, 1] scales the backoff (see [`jitter_from`]).
     pub fn new(endpoints: Vec<String>, factory: &'f dyn ClientFactory, budget: Budget, jitter: f64) -> Cluster<'f> {
-        Cluster { endpoints, factory, budget, jitter, clients: HashMap::new(), attempts: 0 }
+        Cluster { endpoints, tls: None, factory, budget, jitter, clients: HashMap::new(), attempts: 0 }
+    }
+
+    /// The same cluster reached with mutual TLS (`tls_ca`/`tls_cert`/`tls_key` of the configuration).
+    pub fn with_tls(mut self, tls: Option<TlsPaths>) -> Cluster<'f> {
+        self.tls = tls;
+        self
     }
 
     /// Calls made so far (connect failures included).
@@ -147,10 +178,11 @@ impl<'f> Cluster<'f> {
         let client = match self.clients.get(endpoint) {
             Some(c) => c.clone(),
             None => {
-                let c = self.factory.connect(endpoint, self.budget.connect()).await.map_err(|e| {
-                    tracing::debug!(rpc, endpoint, error = %e, "connect failed");
-                    transient(Transient::Unreachable, e)
-                })?;
+                let c =
+                    self.factory.connect(endpoint, self.budget.connect(), self.tls.as_ref()).await.map_err(|e| {
+                        tracing::debug!(rpc, endpoint, error = %e, "connect failed");
+                        transient(Transient::Unreachable, e)
+                    })?;
                 self.clients.insert(endpoint.to_string(), c.clone());
                 c
             }

@@ -21,7 +21,8 @@ use crate::request::Request;
 
 /// Runs the command of `req` (not VERSION); returns the JSON to print, if any.
 pub async fn execute(req: &Request, factory: &dyn ClientFactory) -> Result<Option<String>, PluginError> {
-    let mut cluster = Cluster::new(req.config.endpoints.clone(), factory, req.budget, jitter_from(&req.request_id));
+    let mut cluster = Cluster::new(req.config.endpoints.clone(), factory, req.budget, jitter_from(&req.request_id))
+        .with_tls(req.config.tls.clone());
     let outcome = match req.invocation.command {
         Command::Add => add::add(req, &mut cluster).await.map(|r| Some(print_result(&r, req.version))),
         Command::Del => del::del(req, &mut cluster).await.map(|()| None),

@@ -1,12 +1,18 @@
 //! Shared by the domain benchmarks: realistic attachments (64-hex container id, UUID pod uid, pod
-//! named like a Deployment's, one of 50 nodes, Multus' `net1`) from a seeded generator, events
-//! with fresh request ids, and states prefilled lowest-first as the allocator fills them.
+//! named like a Deployment's — `checkout-41-7d9f8b6c5d-x2kq9` —, one of 50 nodes, Multus' `net1`)
+//! from a seeded generator, events with fresh request ids, and states prefilled lowest-first as the
+//! allocator fills them.
 
 #![allow(dead_code)]
 
 use raft_store::domain::{
     apply, Allocate, Attachment, Command, Event, Limits, Outcome, Owner, PodRef, Range, RangeSpec, Release, State,
 };
+
+/// ReplicaSets the pods belong to.
+pub const REPLICA_SETS: usize = 100_000;
+/// Kubernetes' name-suffix alphabet (no vowels, no look-alikes).
+const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// splitmix64: deterministic, fast, good enough to make names.
 pub struct Gen(u64);
@@ -40,7 +46,6 @@ impl Gen {
     }
 
     fn suffix(&mut self, n: usize) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         (0..n).map(|_| ALPHABET[self.below(ALPHABET.len())] as char).collect()
     }
 
@@ -49,7 +54,9 @@ impl Gen {
         format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
     }
 
-    /// A Kubernetes-looking attachment.
+    /// A Kubernetes-looking attachment. Pods belong to one of [`REPLICA_SETS`] ReplicaSets (about
+    /// ten pods each at a million pods), so they share `<deployment>-<pod-template-hash>-` as a
+    /// Deployment's pods do, and differ in the 5-character suffix.
     pub fn attachment(&mut self) -> Attachment {
         const DEPLOYMENTS: [&str; 8] = [
             "frontend",
@@ -62,12 +69,16 @@ impl Gen {
             "web",
         ];
         const NAMESPACES: [&str; 4] = ["default", "shop", "payments", "data"];
-        let deployment = DEPLOYMENTS[self.below(DEPLOYMENTS.len())];
+        let rs = self.below(REPLICA_SETS);
+        // The template hash is a function of the ReplicaSet, as in Kubernetes.
+        let mut h = Gen::new(rs as u64);
+        let template: String = (0..10).map(|_| ALPHABET[h.below(ALPHABET.len())] as char).collect();
+        let deployment = format!("{}-{}", DEPLOYMENTS[rs % DEPLOYMENTS.len()], rs / DEPLOYMENTS.len());
         Attachment {
             owner: Owner { container_id: self.hex(64), ifname: "net1".into() },
             pod: Some(PodRef {
-                namespace: NAMESPACES[self.below(NAMESPACES.len())].into(),
-                name: format!("{deployment}-{}-{}", self.suffix(10), self.suffix(5)),
+                namespace: NAMESPACES[rs % NAMESPACES.len()].into(),
+                name: format!("{deployment}-{template}-{}", self.suffix(5)),
             }),
             pod_uid: Some(self.uuid()),
             node: Some(format!("worker-{:02}", self.below(50))),
@@ -100,7 +111,7 @@ pub fn allocate(g: &mut Gen, range: &Range, attachment: Attachment, time_ms: u64
 
 /// A Release (CNI DEL) event for `owner`, with a fresh request id.
 pub fn release(g: &mut Gen, owner: &Owner, time_ms: u64) -> Event {
-    Event::new(Command::Release(Release { network: String::new(), owner: owner.clone() }), time_ms)
+    Event::new(Command::Release(Release { network: String::new(), owner: owner.clone(), only_node: None }), time_ms)
         .with_request_id(g.request_id())
 }
 

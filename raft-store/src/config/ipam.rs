@@ -32,6 +32,9 @@ const ACCEPTED_KEYS: &[&str] = &[
     "log_level",
     "endpoints",
     "timeout_seconds",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
     "kubernetes",
     "datastore",
     "node_slice_size",
@@ -109,6 +112,9 @@ pub struct IpamConfig {
     pub endpoints: Vec<String>,
     /// `timeout_seconds`: the plugin's total time budget.
     pub timeout_seconds: Option<f64>,
+    /// `tls_ca`, `tls_cert`, `tls_key`: PEM files for mutual TLS with the cluster (all three, or
+    /// none for a cluster running plain TCP).
+    pub tls: Option<TlsPaths>,
     /// `log_file`.
     pub log_file: Option<String>,
     /// `log_level`.
@@ -176,6 +182,7 @@ pub(super) fn parse(
         requested_ips,
         endpoints: parse_endpoints(ipam)?,
         timeout_seconds: parse_timeout(ipam)?,
+        tls: parse_tls(ipam)?,
         log_file: ipam.string("log_file")?.filter(|s| !s.is_empty()),
         log_level: ipam.string("log_level")?.filter(|s| !s.is_empty()),
         prev_result: netconf.get("prevResult").cloned(),
@@ -290,6 +297,36 @@ fn parse_endpoints(ipam: &Obj) -> Result<Vec<String>, FieldError> {
         }
     }
     Ok(endpoints)
+}
+
+/// PEM files of the plugin's TLS identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsPaths {
+    /// CA bundle that signs the cluster's certificates.
+    pub ca: String,
+    /// The plugin's certificate (O=whereabouts:node, CN=the Kubernetes node name).
+    pub cert: String,
+    /// Its key.
+    pub key: String,
+}
+
+fn parse_tls(ipam: &Obj) -> Result<Option<TlsPaths>, FieldError> {
+    let get = |k: &str| ipam.string(k).map(|v| v.filter(|s| !s.is_empty()));
+    match (get("tls_ca")?, get("tls_cert")?, get("tls_key")?) {
+        (None, None, None) => Ok(None),
+        (Some(ca), Some(cert), Some(key)) => Ok(Some(TlsPaths { ca, cert, key })),
+        (ca, cert, _) => {
+            let missing = if ca.is_none() {
+                "tls_ca"
+            } else if cert.is_none() {
+                "tls_cert"
+            } else {
+                "tls_key"
+            };
+            let problem = FieldProblem::Invalid("tls_ca, tls_cert and tls_key go together".into());
+            Err(FieldError::new(ipam.field(missing), "", problem))
+        }
+    }
 }
 
 fn parse_timeout(ipam: &Obj) -> Result<Option<f64>, FieldError> {

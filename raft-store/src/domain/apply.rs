@@ -237,9 +237,18 @@ fn release(state: &mut State, cmd: &Release, time_ms: u64) -> Reply {
     else {
         return Ok(Outcome::Released(Vec::new()));
     };
+    let only_node = match &cmd.only_node {
+        Some(name) => match state.names.lookup(name) {
+            Some(sym) => Some(sym),
+            None => return Ok(Outcome::Released(Vec::new())),
+        },
+        None => None,
+    };
     let found: Vec<(IpNet, u128)> = state
         .network_pools(network)
-        .filter_map(|p| p.find_by_container(&cmd.owner.container_id, ifname).map(|o| (p.cidr(), o)))
+        .filter_map(|p| p.find_by_container(&cmd.owner.container_id, ifname).map(|o| (p, o)))
+        .filter(|(p, o)| only_node.is_none() || p.get(*o).is_some_and(|a| a.node == only_node))
+        .map(|(p, o)| (p.cidr(), o))
         .collect();
     let leases = found.into_iter().map(|(cidr, offset)| free(state, network, cidr, offset, time_ms)).collect();
     Ok(Outcome::Released(leases))

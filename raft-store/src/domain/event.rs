@@ -76,6 +76,10 @@ pub struct Release {
     pub network: String,
     /// Whose addresses to free.
     pub owner: Owner,
+    /// Free only addresses recorded for this node: a node's plugin may release its own node's
+    /// attachments, never another node's.
+    #[serde(default)]
+    pub only_node: Option<String>,
 }
 
 /// See [`Command::ReleaseIp`].
@@ -174,6 +178,9 @@ impl Command {
             }
             Command::Release(r) => {
                 check_len("network_name", &r.network, MAX_NAME, false)?;
+                if let Some(node) = &r.only_node {
+                    check_len("only_node", node, MAX_NAME, true)?;
+                }
                 check_owner(&r.owner)
             }
             Command::ReleaseIp(r) => {

@@ -1,6 +1,6 @@
 //! What the bench asks for: the pools (aligned ranges, as `etcd-scheme-bench` lays them out, so
 //! both systems get the same CIDRs) and realistic owners — a 64-hex container id, a pod named
-//! like a Deployment's (`checkout-7d9f8b6c5d-x2kq9`), a UUID pod uid, a node, Multus' `net1`.
+//! like a Deployment's (`checkout-41-7d9f8b6c5d-x2kq9`), a UUID pod uid, a node, Multus' `net1`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -67,16 +67,32 @@ fn uuid_v4(rng: &mut impl Rng) -> String {
     format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
-/// A fresh attachment: 64-hex container id, Deployment-style pod name, UUID pod uid, one of 50
-/// nodes, interface `net1` (a Multus secondary network, where whereabouts is used).
+/// ReplicaSets the bench's pods belong to (about ten pods each at a million pods).
+const REPLICA_SETS: u64 = 100_000;
+
+/// The pod-template hash of ReplicaSet `rs`: 10 characters, a function of `rs` as in Kubernetes.
+fn template_hash(rs: u64) -> String {
+    let mut z = rs.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    (0..10)
+        .map(|_| {
+            z = (z ^ (z >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            ALPHABET[(z >> 33) as usize % ALPHABET.len()] as char
+        })
+        .collect()
+}
+
+/// A fresh attachment: 64-hex container id, a pod of one of 100,000 ReplicaSets named as a
+/// Deployment names them (`checkout-41-7d9f8b6c5d-x2kq9`), UUID pod uid, one of 50 nodes,
+/// interface `net1` (a Multus secondary network, where whereabouts is used).
 pub fn attachment(rng: &mut impl Rng) -> pb::Attachment {
-    let deployment = DEPLOYMENTS[rng.random_range(0..DEPLOYMENTS.len())];
+    let rs = rng.random_range(0..REPLICA_SETS);
+    let deployment = DEPLOYMENTS[rs as usize % DEPLOYMENTS.len()];
     let container: [u8; 32] = rng.random();
     pb::Attachment {
         container_id: container.iter().map(|x| format!("{x:02x}")).collect(),
         ifname: "net1".into(),
-        pod_namespace: NAMESPACES[rng.random_range(0..NAMESPACES.len())].into(),
-        pod_name: format!("{deployment}-{}-{}", suffix(rng, 10), suffix(rng, 5)),
+        pod_namespace: NAMESPACES[rs as usize % NAMESPACES.len()].into(),
+        pod_name: format!("{deployment}-{}-{}-{}", rs / DEPLOYMENTS.len() as u64, template_hash(rs), suffix(rng, 5)),
         pod_uid: uuid_v4(rng),
         node: format!("worker-{:02}", rng.random_range(0..50)),
         cni_network: "macvlan-conf".into(),
@@ -135,6 +151,8 @@ mod tests {
         assert_eq!(&a.pod_uid[14..15], "4");
         let parts: Vec<&str> = a.pod_name.rsplitn(3, '-').collect();
         assert_eq!((parts[0].len(), parts[1].len()), (5, 10), "{}", a.pod_name);
+        assert_eq!(template_hash(7), template_hash(7));
+        assert_ne!(template_hash(7), template_hash(8));
         assert_ne!(request_id(&mut rng), request_id(&mut rng));
     }
 }

@@ -52,7 +52,7 @@ fn add(state: &mut State, r: &Range, cid: &str) -> String {
 }
 
 fn del(state: &mut State, cid: &str) -> Vec<String> {
-    ips(run(state, Command::Release(Release { network: "".into(), owner: Owner::new(cid, "eth0") })))
+    ips(run(state, Command::Release(Release { network: "".into(), owner: Owner::new(cid, "eth0"), only_node: None })))
 }
 
 #[test]
@@ -148,7 +148,10 @@ fn overlapping_ranges_of_one_network_never_share_an_address() {
     let mid = range("10.0.0.0/26");
     assert_eq!(ips(run(&mut s, alloc_cmd("n", &[mid], att("c")))), ["10.0.0.3"]);
     // Released in one range: free again for all.
-    ips(run(&mut s, Command::Release(Release { network: "n".into(), owner: Owner::new("a", "eth0") })));
+    ips(run(
+        &mut s,
+        Command::Release(Release { network: "n".into(), owner: Owner::new("a", "eth0"), only_node: None }),
+    ));
     assert_eq!(ips(run(&mut s, alloc_cmd("n", std::slice::from_ref(&narrow), att("d")))), ["10.0.0.1"]);
     // Overlap disabled: ranges are independent.
     let mut cmd = alloc_cmd("n", std::slice::from_ref(&wide), att("e"));
@@ -300,4 +303,21 @@ fn one_address_per_owner_and_pool() {
     let err = run(&mut s, alloc_cmd("", std::slice::from_ref(&r), att("a").with_pod("ns", "p"))).unwrap_err();
     assert!(matches!(err, IpamError::OwnerConflict { .. }), "{err}");
     assert_eq!(s.allocation_count(), 2);
+}
+
+#[test]
+fn a_node_scoped_release_frees_only_that_nodes_addresses() {
+    let mut s = State::default();
+    let r = range("10.0.0.0/24");
+    run(&mut s, alloc_cmd("", std::slice::from_ref(&r), att("victim").with_node("node-b"))).unwrap();
+    let scoped = |node: &str| {
+        Command::Release(Release {
+            network: "".into(),
+            owner: Owner::new("victim", "eth0"),
+            only_node: Some(node.into()),
+        })
+    };
+    assert_eq!(ips(run(&mut s, scoped("node-a"))), Vec::<String>::new(), "another node cannot free it");
+    assert_eq!(s.allocation_count(), 1);
+    assert_eq!(ips(run(&mut s, scoped("node-b"))), ["10.0.0.1"]);
 }
