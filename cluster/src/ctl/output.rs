@@ -29,13 +29,17 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out.join("\n")
 }
 
-/// Prints `value` as JSON, or `human` as is.
+/// Prints `value` as JSON, or `human` as is. A closed stdout (`| head`) ends quietly.
 pub fn print<T: Serialize>(output: Output, value: &T, human: impl FnOnce() -> String) -> anyhow::Result<()> {
-    match output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
-        Output::Table => println!("{}", human()),
+    use std::io::Write;
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(value)?,
+        Output::Table => human(),
+    };
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 #[cfg(test)]
