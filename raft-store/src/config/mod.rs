@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use flat_file::{candidates as flat_file_candidates, FileSource, NoFiles, FLAT_FILE_PATHS};
-pub use ipam::{resolve_requested_ip, Dns, IpamConfig, Route, StaticAddress, TlsPaths};
+pub use ipam::{resolve_requested_ip, Dns, IpamConfig, Route, StaticAddress, TlsPaths, MAX_RANGES};
 
 use crate::domain::{FieldError, FieldProblem, Warning};
 use json::Obj;

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::error::IpamError;
-use super::event::{Allocate, Command, Event, Gc, Lease, Outcome, Release, ReleaseIp, Reply};
+use super::event::{check_request_id, Allocate, Command, Event, Gc, Lease, Outcome, Release, ReleaseIp, Reply};
 use super::owner::{Allocation, Attachment, Sym};
 use super::pool::Pool;
 use super::state::{HistoryAction, HistoryEntry, PoolKey, State};
@@ -32,7 +32,9 @@ pub fn apply(state: &mut State, event: &Event) -> Reply {
             Command::Gc(cmd) => gc(state, cmd, event.time_ms),
         },
     };
-    if let Some(id) = &event.request_id {
+    // An invalid request id is answered (with the error) but not remembered: a snapshot could not
+    // hold it.
+    if let Some(id) = event.request_id.as_ref().filter(|id| check_request_id(id).is_ok()) {
         remember(state, id, &reply);
     }
     reply
@@ -149,6 +151,14 @@ fn plan_allocation(state: &State, network: Sym, cmd: &Allocate) -> Result<Vec<Pl
         let cidr = slot.map(|i| cmd.ranges[i].network()).unwrap_or(s.trunc());
         let pool = pool_of(cidr);
         let offset = pool.offset_of(&s.addr()).expect("pool contains the address");
+        if cmd.overlapping {
+            // The same address asked for twice, in two overlapping pools of this request.
+            let twice = by_range.iter().flatten().chain(extra.iter()).find(|p| p.ip == s.addr() && p.cidr != cidr);
+            if let Some(p) = twice {
+                let holder = format!("{} (asked for in pool {} by the same request)", att.owner, p.cidr);
+                return Err(taken(state, network, s.addr(), holder));
+            }
+        }
         let already = by_range.iter().flatten().chain(extra.iter()).find(|p| p.cidr == cidr);
         let held = match (held_by(state, pool, att)?, already) {
             (_, Some(p)) if p.offset != offset => return Err(conflict(att, pool, p.ip, s.addr())),

@@ -150,10 +150,16 @@ impl Event {
     /// Checks sizes and shapes; the cluster calls this before proposing, apply calls it again.
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(id) = &self.request_id {
-            check_len("request_id", id, MAX_REQUEST_ID, true)?;
+            check_request_id(id)?;
         }
         self.command.validate()
     }
+}
+
+/// A request id is 1..=[`MAX_REQUEST_ID`] bytes without control characters. Only such ids are
+/// remembered for deduplication (and so in snapshots, which refuse any other).
+pub fn check_request_id(id: &str) -> Result<(), FieldError> {
+    check_len("request_id", id, MAX_REQUEST_ID, true)
 }
 
 impl Command {

@@ -321,3 +321,45 @@ fn a_node_scoped_release_frees_only_that_nodes_addresses() {
     assert_eq!(s.allocation_count(), 1);
     assert_eq!(ips(run(&mut s, scoped("node-b"))), ["10.0.0.1"]);
 }
+
+/// Found by the `event_ops` fuzz target: one request asking for the same address in two
+/// overlapping pools (`10.1.0.7/30` and `10.1.0.7/29`) was given it in both, so the network held
+/// the address twice although the overlap rule was on. It is refused and changes nothing; without
+/// the overlap rule both pools may hold it, as before.
+#[test]
+fn the_same_static_address_twice_in_overlapping_pools_of_one_request_is_refused() {
+    let cmd = |overlapping: bool| {
+        Command::Allocate(Allocate {
+            network: String::new(),
+            ranges: vec![],
+            statics: vec!["10.1.0.7/30".parse().unwrap(), "10.1.0.7/29".parse().unwrap()],
+            overlapping,
+            attachment: att("c0"),
+        })
+    };
+    let mut s = State::default();
+    let err = run(&mut s, cmd(true)).unwrap_err();
+    assert!(matches!(err, IpamError::AddressTaken { .. }), "{err}");
+    assert!(err.to_string().contains("10.1.0.7") && err.to_string().contains("same request"), "{err}");
+    assert!(s.allocations(None).is_empty(), "nothing allocated");
+
+    let mut s = State::default();
+    assert_eq!(ips(run(&mut s, cmd(false))), ["10.1.0.7", "10.1.0.7"]);
+}
+
+/// Found by the `event_apply` fuzz target: an event with a request id over 128 bytes (only
+/// possible in a raw log entry: the cluster validates before proposing) was refused but its id
+/// was remembered, and the next snapshot of the state did not decode. The reply is the same, the
+/// id is not remembered, and the snapshot round trip holds.
+#[test]
+fn an_invalid_request_id_is_answered_but_not_remembered() {
+    let mut s = State::default();
+    let long = "r".repeat(200);
+    let event = Event::new(alloc_cmd("", &[range("10.0.0.0/24")], att("a")), 1).with_request_id(long.clone());
+    let first = apply(&mut s, &event);
+    assert!(matches!(&first, Err(IpamError::Invalid(e)) if e.to_string().contains("request_id")), "{first:?}");
+    assert_eq!(apply(&mut s, &event), first);
+    assert!(s.allocations(None).is_empty());
+    let bytes = crate::domain::snapshot::encode(&s);
+    crate::domain::snapshot::decode(&bytes).expect("the snapshot decodes");
+}
