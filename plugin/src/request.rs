@@ -79,13 +79,18 @@ pub fn load(env: &mut Env, invocation: Invocation, started: Instant) -> Result<R
 /// Longest a STATUS may take.
 pub const STATUS_BUDGET_CAP: Duration = Duration::from_secs(5);
 
-/// Reads at most [`MAX_CONFIG_BYTES`] (+1 to detect larger input) from stdin.
+/// Reads at most [`MAX_CONFIG_BYTES`] (+1 to detect larger input) from stdin; larger input is a
+/// configuration error (code 7) before any parsing, wherever the cut falls.
 pub fn read_stdin(env: &mut Env) -> Result<Vec<u8>, PluginError> {
     let mut buf = Vec::new();
     (&mut env.stdin)
         .take(MAX_CONFIG_BYTES as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| PluginError::Stdin(e.to_string()))?;
+    if buf.len() > MAX_CONFIG_BYTES {
+        let problem = FieldProblem::TooLarge { limit: MAX_CONFIG_BYTES as u64 };
+        return Err(FieldError::new("(stdin)", format!("more than {MAX_CONFIG_BYTES} bytes"), problem).into());
+    }
     Ok(buf)
 }
 

@@ -160,6 +160,9 @@ impl<'a> Call<'a> {
 
     /// Proposes `event` (stamped with the leader's clock) and returns the domain's outcome.
     pub async fn write(&self, mut event: Event) -> Result<Outcome, Status> {
+        // What the state machine would refuse never reaches the log (an oversized GC keep list
+        // would otherwise be replicated and flushed on every member before being refused).
+        event.validate().map_err(|e| self.fail(e))?;
         event.time_ms = now_ms();
         let result = match timeout_at(self.deadline.into(), self.ctx.proposer.submit(event)).await {
             Err(_) => Err(ServeError::Timeout("the write")),

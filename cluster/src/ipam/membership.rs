@@ -55,7 +55,12 @@ pub async fn add_learner(
         return call.forward(&leader, req.into_inner(), |mut c, r| async move { c.add_learner(r).await }).await;
     }
     let msg = req.into_inner();
-    let valid = msg.addr.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+    // host:port with a non-empty host of printable, non-space ASCII (a name, an IPv4 address or a
+    // bracketed IPv6 address) and a port in 1..=65535; the address goes into the membership.
+    let valid = msg.addr.len() <= 261
+        && msg.addr.rsplit_once(':').is_some_and(|(h, p)| {
+            !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()) && p.parse::<u16>().is_ok_and(|p| p > 0)
+        });
     if !valid {
         return Err(call.fail(FieldError::new("addr", &msg.addr, FieldProblem::Invalid("expected host:port".into()))));
     }
