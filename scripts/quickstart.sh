@@ -32,11 +32,11 @@ echo "==> starting 3 nodes (gRPC on $ENDPOINTS, metrics on 127.0.0.1:$((BASE_POR
 for id in 0 1 2; do
   "$BIN/whereabouts-node" --id "$id" --listen "127.0.0.1:$((BASE_PORT + id))" \
     --initial-cluster "$CLUSTER" --data-dir "$DIR/node-$id" \
-    --metrics-listen "127.0.0.1:$((BASE_PORT + 2100 + id))" >"$DIR/node-$id.log" 2>&1 &
+    --metrics-listen "127.0.0.1:$((BASE_PORT + 2100 + id))" --insecure >"$DIR/node-$id.log" 2>&1 &
   PIDS+=($!)
 done
 
-CTL=("$BIN/whereabouts-ctl" --endpoints "$ENDPOINTS" --timeout 2)
+CTL=("$BIN/whereabouts-ctl" --endpoints "$ENDPOINTS" --timeout 2 --insecure)
 for _ in $(seq 1 150); do
   if "${CTL[@]}" status >/dev/null 2>&1; then break; fi
   sleep 0.2

@@ -9,7 +9,11 @@ use common::Proc;
 use proto::ipam as pb;
 
 fn ctl(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl")).args(args).output().expect("run whereabouts-ctl");
+    let out = Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
+        .arg("--insecure")
+        .args(args)
+        .output()
+        .expect("run whereabouts-ctl");
     assert!(out.status.success(), "whereabouts-ctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }

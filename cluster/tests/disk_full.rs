@@ -30,7 +30,15 @@ fn start(data: &Path, port: u16, log: &Path) -> Child {
             "--initial-cluster",
             &format!("0=127.0.0.1:{port}"),
         ])
-        .args(["--data-dir", data.to_str().unwrap(), "--request-timeout-ms", "2000", "--snapshot-threshold", "100000"])
+        .args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--request-timeout-ms",
+            "2000",
+            "--snapshot-threshold",
+            "100000",
+            "--insecure",
+        ])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()

@@ -155,3 +155,46 @@ async fn kill_9_of_the_leader_loses_no_acknowledged_allocation() {
     ips.dedup();
     assert_eq!(ips.len(), expected.len(), "no address twice");
 }
+
+/// TLS is the default: without certificate files a node and `whereabouts-ctl` refuse to run
+/// unless plain TCP is asked for with `--insecure`, and they say how to fix it.
+#[test]
+fn plain_tcp_needs_an_explicit_insecure_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let node = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-node"))
+        .args(["--id", "0", "--listen", "127.0.0.1:0", "--initial-cluster", "0=127.0.0.1:1"])
+        .arg("--data-dir")
+        .arg(&data)
+        .env_remove("WHEREABOUTS_INSECURE")
+        .output()
+        .unwrap();
+    assert!(!node.status.success(), "a node without TLS files and without --insecure must not start");
+    let stderr = String::from_utf8_lossy(&node.stderr);
+    assert!(stderr.contains("TLS is required") && stderr.contains("--insecure"), "{stderr}");
+    assert!(!data.exists(), "nothing was written to the data directory");
+
+    let ctl = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
+        .args(["--endpoints", "127.0.0.1:1", "status"])
+        .env_remove("WHEREABOUTS_INSECURE")
+        .output()
+        .unwrap();
+    assert!(!ctl.status.success());
+    assert!(
+        String::from_utf8_lossy(&ctl.stderr).contains("TLS is required"),
+        "{}",
+        String::from_utf8_lossy(&ctl.stderr)
+    );
+
+    // Half of the TLS files is an error too, and --insecure does not mix with them.
+    let half = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
+        .args(["--endpoints", "127.0.0.1:1", "--insecure", "--tls-ca", "/nonexistent/ca.pem", "status"])
+        .output()
+        .unwrap();
+    assert!(!half.status.success());
+    assert!(
+        String::from_utf8_lossy(&half.stderr).contains("cannot be combined"),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
+}

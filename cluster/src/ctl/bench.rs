@@ -12,6 +12,7 @@ mod client;
 mod report;
 mod workload;
 
+use crate::tls::Transport;
 use std::collections::VecDeque;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -205,9 +206,10 @@ async fn run_client(plan: ClientPlan, mut conn: Conn) -> ClientResult {
     res
 }
 
-/// Makes `per_pool` allocations in each pool with up to 128 concurrent requests spread over the
-/// endpoints (not measured), within `limit`.
+/// Makes `per_pool` allocations in each pool with 128 concurrent clients spread over the
+/// endpoints (not measured), each retried as with `--retry`, within `limit`.
 async fn prefill(
+    transport: &Transport,
     endpoints: &[String],
     network: &str,
     cidrs: &[String],
@@ -216,17 +218,13 @@ async fn prefill(
 ) -> anyhow::Result<()> {
     let total = per_pool * cidrs.len() as u64;
     let workers = 128u64.min(total) as usize;
-    let mut conns = Vec::new();
-    for i in 0..endpoints.len() {
-        conns.push(Conn::connect(endpoints, i).await?.home());
-    }
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + limit;
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut client = conns[w % conns.len()].clone();
+        let mut conn = Conn::connect(transport, endpoints, w % endpoints.len()).await?;
         let (next, done, failed) = (next.clone(), done.clone(), failed.clone());
         let (network, cidrs) = (network.to_string(), cidrs.to_vec());
         tasks.push(tokio::spawn(async move {
@@ -235,20 +233,23 @@ async fn prefill(
                 if n >= total || Instant::now() >= deadline {
                     return;
                 }
-                let req = {
+                let op = {
                     let mut rng = rand::rng();
                     let cidr = &cidrs[(n % cidrs.len() as u64) as usize];
-                    workload::allocate(&network, cidr, workload::attachment(&mut rng), workload::request_id(&mut rng))
+                    let a = workload::attachment(&mut rng);
+                    Op::Allocate(workload::allocate(&network, cidr, a, workload::request_id(&mut rng)))
                 };
-                let mut req = tonic::Request::new(req);
-                req.set_timeout(Duration::from_secs(30));
-                match client.allocate(req).await {
-                    Ok(_) => done.fetch_add(1, Relaxed),
-                    Err(s) => {
-                        tracing::warn!(status = %s, "prefill allocation failed");
-                        failed.fetch_add(1, Relaxed)
+                let op_deadline = (Instant::now() + Duration::from_secs(30)).min(deadline);
+                match conn.run(&op, op_deadline, true).await {
+                    Ok(_) => {
+                        done.fetch_add(1, Relaxed);
                     }
-                };
+                    Err(f) => {
+                        if failed.fetch_add(1, Relaxed) < 5 {
+                            eprintln!("prefill: an allocation failed: {f:?}");
+                        }
+                    }
+                }
             }
         }));
     }
@@ -272,8 +273,19 @@ async fn prefill(
     Ok(())
 }
 
-/// Runs the bench against `endpoints` and prints the report.
-pub async fn run(endpoints: Vec<String>, out: Output, args: BenchArgs) -> anyhow::Result<()> {
+/// Runs the bench against `endpoints` and prints the report. `whereabouts-ctl` runs on a
+/// current-thread runtime; the load generator gets its own multi-threaded one (one worker per
+/// CPU, as `etcd-scheme-bench` has), so that the clients are not limited to one core.
+pub async fn run(endpoints: Vec<String>, transport: Transport, out: Output, args: BenchArgs) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        rt.block_on(bench(endpoints, transport, out, args))
+    })
+    .await
+    .context("the bench thread panicked")?
+}
+
+async fn bench(endpoints: Vec<String>, transport: Transport, out: Output, args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!endpoints.is_empty(), "no endpoints (use --endpoints)");
     anyhow::ensure!(args.clients > 0 && args.pools > 0, "--clients and --pools must be > 0");
     let duration = seconds("duration", args.duration.unwrap_or(if args.ops.is_some() { 60.0 } else { 10.0 }))?;
@@ -296,13 +308,13 @@ pub async fn run(endpoints: Vec<String>, out: Output, args: BenchArgs) -> anyhow
 
     let prefill_start = Instant::now();
     if args.prefill > 0 {
-        prefill(&endpoints, &network, &cidrs, args.prefill, prefill_limit).await?;
+        prefill(&transport, &endpoints, &network, &cidrs, args.prefill, prefill_limit).await?;
     }
     let prefill_s = prefill_start.elapsed().as_secs_f64();
 
     let mut conns = Vec::with_capacity(args.clients as usize);
     for c in 0..args.clients as usize {
-        conns.push(Conn::connect(&endpoints, c % endpoints.len()).await?);
+        conns.push(Conn::connect(&transport, &endpoints, c % endpoints.len()).await?);
     }
     let live = Arc::new(Live::default());
     let start = Instant::now();

@@ -18,6 +18,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// How this CLI talks to the nodes (for the bench, which opens its own connections).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     /// A cluster reached through `endpoints` (`host:port`).
     pub fn new(endpoints: Vec<String>, timeout: Duration, transport: Transport) -> Cluster {
         Cluster { endpoints, timeout, transport }

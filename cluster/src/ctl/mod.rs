@@ -114,12 +114,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Certs(cmd) = cli.command {
         return certs::run(out, cmd);
     }
-    let transport = match cli.tls.files().map_err(anyhow::Error::msg) {
-        Ok(Some(files)) => crate::tls::Transport::Tls(files.watch(Duration::from_secs(3600))?),
-        Ok(None) => crate::tls::Transport::Insecure,
-        Err(e) if cli.tls.tls_ca.is_some() || cli.tls.tls_cert.is_some() || cli.tls.tls_key.is_some() => return Err(e),
-        Err(_) => crate::tls::Transport::Insecure,
-    };
+    if let Command::Snapshot(
+        cmd @ (snapshot::SnapshotCommand::Inspect { .. } | snapshot::SnapshotCommand::Restore { .. }),
+    ) = cli.command
+    {
+        return snapshot::run_offline(out, cmd);
+    }
+    // Every other command talks to the cluster: TLS, or plain TCP only with --insecure.
+    let transport = crate::tls::Transport::from_options(&cli.tls, Duration::from_secs(3600))?;
     let cluster = Cluster::new(cli.endpoints.clone(), Duration::from_secs_f64(cli.timeout.max(0.1)), transport);
     match cli.command {
         Command::Certs(_) => unreachable!("handled above"),
@@ -146,7 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Allocations { network } => allocations(&cluster, out, network).await,
         Command::Snapshot(cmd) => snapshot::run(&cluster, out, cmd).await,
-        Command::Bench(args) => bench::run(cli.endpoints, out, args).await,
+        Command::Bench(args) => bench::run(cli.endpoints, cluster.transport().clone(), out, args).await,
         #[cfg(feature = "kubernetes")]
         Command::Import(args) => import::run(&cluster, out, args).await,
         Command::WhoHas { ip } => {

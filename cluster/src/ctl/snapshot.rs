@@ -65,7 +65,7 @@ fn summarize(file: &Path, bytes: &[u8]) -> anyhow::Result<Summary> {
     })
 }
 
-/// Runs a snapshot command.
+/// Runs a snapshot command that talks to the cluster (`save`); the others go to [`run_offline`].
 pub async fn run(cluster: &Cluster, out: Output, cmd: SnapshotCommand) -> anyhow::Result<()> {
     match cmd {
         SnapshotCommand::Save { file } => {
@@ -91,6 +91,14 @@ pub async fn run(cluster: &Cluster, out: Output, cmd: SnapshotCommand) -> anyhow
                 )
             })
         }
+        offline => run_offline(out, offline),
+    }
+}
+
+/// Runs a snapshot command that needs no cluster (`inspect`, `restore`): no transport, no TLS.
+pub fn run_offline(out: Output, cmd: SnapshotCommand) -> anyhow::Result<()> {
+    match cmd {
+        SnapshotCommand::Save { .. } => anyhow::bail!("`snapshot save` talks to the cluster"),
         SnapshotCommand::Inspect { file } => {
             let bytes = std::fs::read(&file)?;
             let summary = summarize(&file, &bytes)?;

@@ -201,22 +201,20 @@ fn log_server_end(result: Result<(), tonic::transport::Error>) {
     }
 }
 
-/// The transport the options ask for. Without TLS files the node runs plain TCP and says so loudly.
+/// The transport the options ask for: TLS with the given files, or plain TCP only with an explicit
+/// `--insecure`, which is logged loudly.
 fn transport(opts: &NodeOptions) -> anyhow::Result<Transport> {
     let reload = Duration::from_secs(opts.tls_reload_seconds.max(1));
-    match opts.tls.files() {
-        Ok(None) => {}
-        Ok(Some(files)) => return Ok(Transport::Tls(files.watch(reload).context("cannot load the TLS files")?)),
-        Err(e) if opts.tls.tls_ca.is_some() || opts.tls.tls_cert.is_some() || opts.tls.tls_key.is_some() => {
-            anyhow::bail!(e)
+    match opts.tls.files().map_err(anyhow::Error::msg)? {
+        Some(files) => Ok(Transport::Tls(files.watch(reload).context("cannot load the TLS files")?)),
+        None => {
+            tracing::warn!(
+                listen = %opts.listen,
+                "--insecure: running WITHOUT TLS (plain TCP): no authentication, anyone who can reach this port can change IPAM state"
+            );
+            Ok(Transport::Insecure)
         }
-        Err(_) => {}
     }
-    tracing::warn!(
-        listen = %opts.listen,
-        "running WITHOUT TLS (plain TCP): no authentication, anyone who can reach this port can change IPAM state"
-    );
-    Ok(Transport::Insecure)
 }
 
 /// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error).

@@ -62,7 +62,7 @@ impl Proc {
             .args(["--initial-cluster", &self.initial_cluster()])
             .args(["--data-dir", &self.data_dir(id).display().to_string()])
             .args(["--heartbeat-ms", "50", "--election-timeout-ms", "300", "--request-timeout-ms", "2000"])
-            .args(["--snapshot-threshold", "50"])
+            .args(["--snapshot-threshold", "50", "--insecure"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -45,6 +45,7 @@ impl OneNode {
             "50",
             "--election-timeout-ms",
             "300",
+            "--insecure",
         ])
         .unwrap();
         let node = Node::start_on(opts, listener).await.unwrap();

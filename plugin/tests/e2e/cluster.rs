@@ -124,6 +124,7 @@ impl LocalCluster {
                 .arg(cluster.dir.path().join(format!("node-{id}")))
                 .arg("--log-level")
                 .arg("info,openraft=warn")
+                .arg("--insecure")
                 .stdin(Stdio::null())
                 .stdout(log.try_clone().expect("log fd"))
                 .stderr(log);

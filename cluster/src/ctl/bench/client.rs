@@ -3,12 +3,15 @@
 //! plugin retries: the same request id on the next endpoint (the leader hint first), a short
 //! backoff after each round over all of them, until the operation's deadline.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proto::ipam as pb;
 use proto::ipam::ipam_client::IpamClient;
 use tokio::time::{timeout_at, Instant};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::tls::Transport;
 use tonic::{Code, Status};
 
 use super::report::ErrorKinds;
@@ -18,6 +21,9 @@ use super::report::ErrorKinds;
 /// measured to within tens of milliseconds.
 const BACKOFF_START: Duration = Duration::from_millis(10);
 const BACKOFF_CAP: Duration = Duration::from_millis(100);
+/// Failed attempts printed to stderr (the first few tell what went wrong).
+const MAX_REPORTED: u64 = 5;
+static REPORTED: AtomicU64 = AtomicU64::new(0);
 
 /// A write the bench sends.
 #[derive(Clone, Debug)]
@@ -85,12 +91,14 @@ pub fn unix_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
-fn channel(addr: &str) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true))
+fn channel(transport: &Transport, addr: &str) -> anyhow::Result<Endpoint> {
+    let ep = transport.endpoint(addr).map_err(anyhow::Error::msg)?;
+    Ok(ep.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true))
 }
 
 /// A client's connections: one HTTP/2 connection per endpoint it talks to.
 pub struct Conn {
+    transport: Transport,
     endpoints: Vec<String>,
     home: usize,
     clients: Vec<Option<IpamClient<Channel>>>,
@@ -99,24 +107,20 @@ pub struct Conn {
 impl Conn {
     /// Connects to `endpoints[home]` now (an unreachable endpoint fails the bench before it
     /// starts); the others are opened when a retry first needs them.
-    pub async fn connect(endpoints: &[String], home: usize) -> anyhow::Result<Conn> {
+    pub async fn connect(transport: &Transport, endpoints: &[String], home: usize) -> anyhow::Result<Conn> {
         let addr = &endpoints[home];
-        let ch = channel(addr)?.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
+        let ch =
+            channel(transport, addr)?.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
         let mut clients = vec![None; endpoints.len()];
         clients[home] = Some(IpamClient::new(ch));
-        Ok(Conn { endpoints: endpoints.to_vec(), home, clients })
-    }
-
-    /// The home endpoint's client.
-    pub fn home(&self) -> IpamClient<Channel> {
-        self.clients[self.home].clone().expect("connected in Conn::connect")
+        Ok(Conn { transport: transport.clone(), endpoints: endpoints.to_vec(), home, clients })
     }
 
     fn client(&mut self, i: usize) -> Result<IpamClient<Channel>, Status> {
         if let Some(c) = &self.clients[i] {
             return Ok(c.clone());
         }
-        let ep = channel(&self.endpoints[i]).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ep = channel(&self.transport, &self.endpoints[i]).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let c = IpamClient::new(ep.connect_lazy());
         self.clients[i] = Some(c.clone());
         Ok(c)
@@ -140,6 +144,16 @@ impl Conn {
                     Err(s) => s,
                 };
                 let transient = matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown);
+                if REPORTED.fetch_add(1, Relaxed) < MAX_REPORTED {
+                    let reason = status.metadata().get(proto::ERROR_REASON_KEY).and_then(|v| v.to_str().ok());
+                    eprintln!(
+                        "bench: {} answered {:?} ({}): {}",
+                        self.endpoints[i],
+                        status.code(),
+                        reason.unwrap_or("-"),
+                        status.message()
+                    );
+                }
                 if !retry || !transient || Instant::now() >= deadline {
                     return Err(if Instant::now() >= deadline { Failure::Timeout } else { Failure::of(&status) });
                 }
