@@ -17,3 +17,34 @@ cargo build --workspace --bins --locked
 
 step "cargo nextest run --workspace"
 cargo nextest run --workspace --locked --no-fail-fast
+
+step "chaos suite: simulation (5 seeds x 10k steps) and, as root, the short mixed chaos run"
+# The checker's self-tests (crafted histories with every anomaly, generated histories with planted
+# bugs) and the simulation's tests ran with the workspace tests above. The chaos run needs network
+# namespaces and nftables (root); its node is this debug build with the test-only `failpoints`
+# feature (only raft-store and cluster are recompiled for it). The simulation is single-threaded:
+# it runs beside the chaos run.
+chaos_target=${CARGO_TARGET_DIR:-target}
+cargo build --locked --target-dir "$chaos_target" -p cluster --bins --features cluster/failpoints -p jepsen-tests
+"$chaos_target/debug/jepsen-tests" sim --seed 1 --seeds 5 --steps 10000 >"$chaos_target/chaos-sim.log" 2>&1 &
+sim_pid=$!
+chaos_rc=0
+if [ "$(id -u)" -eq 0 ]; then
+  CHAOS_TARGET_DIR="$chaos_target" bash jepsen-tests/scripts/chaos.sh --profile debug --nodes 3 --nemesis all \
+    --time 150 --ops 40000 --think-ms 30 --networks 6 --max-recovery-secs 20 --results target/chaos-results ||
+    chaos_rc=$?
+else
+  echo "not root: the chaos run (network namespaces, nftables) was skipped; CI runs as root and runs it"
+fi
+sim_rc=0
+wait "$sim_pid" || sim_rc=$?
+cat "$chaos_target/chaos-sim.log"
+if [ "$chaos_rc" -ne 0 ] || [ "$sim_rc" -ne 0 ]; then
+  echo "chaos suite failed: chaos run exit $chaos_rc, simulation exit $sim_rc" >&2
+  exit 1
+fi
+
+step "fuzzing: every cargo-fuzz target for 12 s (seed corpora in fuzz/corpus)"
+# A short smoke run; the long runs and their results are in docs/security.md. A crash fails here,
+# with libFuzzer's report and the input under fuzz/artifacts/<target>/.
+bash fuzz/run.sh 12

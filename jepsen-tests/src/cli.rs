@@ -1,15 +1,20 @@
 //! Command-line interface of the `jepsen-tests` binary.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::checker::{check_file, CheckOptions, Verdict};
+use crate::harness::RunArgs;
 use crate::history::HistoryError;
+use crate::sim::SimArgs;
 
 /// Exit code for an unreadable or malformed history.
 pub const EXIT_BAD_INPUT: u8 = 4;
+/// Exit code when the harness itself failed (setup, a node that never started, …).
+pub const EXIT_HARNESS: u8 = 5;
 
 /// `jepsen-tests`: chaos-suite tools for whereabouts-rs.
 #[derive(Debug, Parser)]
@@ -25,6 +30,12 @@ pub struct Cli {
 pub enum Command {
     /// Check a history: exit 0 valid, 1 anomalies, 3 unknown (search bound hit), 4 bad input.
     Check(CheckArgs),
+    /// Run real nodes in network namespaces under faults, record and check the history (root).
+    /// Exit 0 valid, 1 anomalies, 3 unknown, 5 harness failure.
+    Run(RunArgs),
+    /// Deterministic simulation: openraft + the IPAM state machine in memory, seeded faults,
+    /// invariants checked at every step. Exit 0 when every seed passes, 1 otherwise.
+    Sim(SimArgs),
 }
 
 /// Output formats of `check`.
@@ -64,26 +75,61 @@ fn seconds(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{text:?}: {e}"))
 }
 
-/// Runs the command, printing the report to stdout; returns the verdict.
-pub fn run(cli: &Cli) -> Result<Verdict, HistoryError> {
+/// Runs `check`, printing the report to stdout; returns the verdict.
+pub fn run_check(args: &CheckArgs) -> Result<Verdict, HistoryError> {
+    let opts = CheckOptions {
+        max_states: args.max_states,
+        time_limit: args.time_limit_secs,
+        max_examples: args.max_examples,
+        max_recovery: args.max_recovery_secs,
+    };
+    let report = check_file(&args.history, &opts)?;
+    // A closed stdout (`| head`) is not an error of the check.
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        Output::Text => {
+            let _ = write!(out, "{report}");
+        }
+        Output::Json => {
+            let text = serde_json::to_string_pretty(&report).map_err(|e| HistoryError::malformed(0, e.to_string()))?;
+            let _ = writeln!(out, "{text}");
+        }
+    }
+    Ok(report.verdict)
+}
+
+/// Runs the command; returns the process exit code.
+pub fn run(cli: &Cli) -> u8 {
     match &cli.command {
-        Command::Check(args) => {
-            let opts = CheckOptions {
-                max_states: args.max_states,
-                time_limit: args.time_limit_secs,
-                max_examples: args.max_examples,
-                max_recovery: args.max_recovery_secs,
-            };
-            let report = check_file(&args.history, &opts)?;
-            match args.output {
-                Output::Text => print!("{report}"),
-                Output::Json => {
-                    let text =
-                        serde_json::to_string_pretty(&report).map_err(|e| HistoryError::malformed(0, e.to_string()))?;
-                    println!("{text}");
+        Command::Check(args) => match run_check(args) {
+            Ok(verdict) => verdict.exit_code(),
+            Err(err) => {
+                eprintln!("error: {:#}", anyhow::Error::new(err));
+                EXIT_BAD_INPUT
+            }
+        },
+        Command::Run(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+            let outcome = rt.map_err(anyhow::Error::from).and_then(|rt| rt.block_on(crate::harness::run(args)));
+            match outcome {
+                Ok(o) => {
+                    print!("{}", o.report);
+                    println!("results: {}", o.dir.display());
+                    match (o.passed, args.expect_anomalies) {
+                        (true, _) => 0,
+                        (false, true) => {
+                            println!("expected the checker to find anomalies (planted bug), it found none");
+                            1
+                        }
+                        (false, false) => o.report.verdict.exit_code(),
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    EXIT_HARNESS
                 }
             }
-            Ok(report.verdict)
         }
+        Command::Sim(args) => crate::sim::run_cli(args),
     }
 }

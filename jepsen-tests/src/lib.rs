@@ -1,8 +1,13 @@
 //! whereabouts-rs chaos suite: the history format ([`history`]), an independent model of the
-//! allocation rules ([`model`]), a linearizability search ([`wgl`]) and the checker ([`checker`]).
+//! allocation rules ([`model`]), a linearizability search ([`wgl`]), the checker ([`checker`]),
+//! the chaos harness that runs real nodes in network namespaces under faults ([`harness`]) and
+//! the deterministic simulation of Raft + the IPAM state machine ([`sim`]).
 
 pub mod checker;
 pub mod cli;
+pub mod harness;
 pub mod history;
 pub mod model;
+pub mod rng;
+pub mod sim;
 pub mod wgl;

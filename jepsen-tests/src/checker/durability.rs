@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use super::anomaly::{Anomaly, AnomalyKind};
+use super::index::ByOwner;
 use super::operation::{ClientOp, OpKind, Outcome};
 use crate::history::FinalTable;
 
@@ -25,12 +26,14 @@ pub fn find(ops: &[ClientOp]) -> Vec<Anomaly> {
     if finals.is_empty() {
         return out;
     }
+    let by_owner = ByOwner::new(ops);
     for a in ops.iter().filter(|o| !o.retry) {
         let OpKind::Allocate { network, owner, ranges, ips: Some(ips), .. } = &a.kind else {
             continue;
         };
         for (ip, range) in ips.iter().zip(ranges) {
-            let released = ops.iter().any(|r| r.may_release(network, owner, *ip, range.cidr()) && r.end() > a.call);
+            let group = by_owner.get(network, owner);
+            let released = group.iter().any(|r| r.may_release(network, owner, *ip, range.cidr()) && r.end() > a.call);
             if released {
                 continue;
             }
@@ -53,7 +56,7 @@ pub fn find(ops: &[ClientOp]) -> Vec<Anomaly> {
     }
     for r in ops.iter().filter(|o| o.outcome == Outcome::Ok) {
         for (f, table) in &finals {
-            if let Some(ip) = undone(ops, r, table) {
+            if let Some(ip) = undone(&by_owner, r, table) {
                 out.push(Anomaly::new(
                     AnomalyKind::UndoneRelease,
                     format!(
@@ -78,7 +81,7 @@ fn r_owner(r: &ClientOp) -> &str {
 }
 
 /// First address in `table` that the `ok` release `r` freed and that nothing can explain.
-fn undone(ops: &[ClientOp], r: &ClientOp, table: &FinalTable) -> Option<IpAddr> {
+fn undone(by_owner: &ByOwner<'_>, r: &ClientOp, table: &FinalTable) -> Option<IpAddr> {
     let (network, owner) = match &r.kind {
         OpKind::Release { network, owner, .. } | OpKind::ReleaseIp { network, owner, .. } => (network, owner),
         _ => return None,
@@ -89,14 +92,14 @@ fn undone(ops: &[ClientOp], r: &ClientOp, table: &FinalTable) -> Option<IpAddr> 
             OpKind::ReleaseIp { ip: target, .. } => target == ip,
             _ => false,
         };
-        released_here && !explained(ops, r, network, owner, *ip)
+        released_here && !explained(by_owner.get(network, owner), r, network, owner, *ip)
     })
 }
 
 /// Whether some allocation by `owner` may hold `ip` despite the release `r`: it may have taken
 /// effect after `r`, or (for a range release) it holds `ip` through a pool `r` did not release.
-fn explained(ops: &[ClientOp], r: &ClientOp, network: &str, owner: &str, ip: IpAddr) -> bool {
-    ops.iter().any(|g| {
+fn explained(group: &[&ClientOp], r: &ClientOp, network: &str, owner: &str, ip: IpAddr) -> bool {
+    group.iter().any(|g| {
         let OpKind::Allocate { network: n, owner: o, ranges, ips, exhausted, .. } = &g.kind else {
             return false;
         };

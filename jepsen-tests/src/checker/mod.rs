@@ -4,6 +4,7 @@
 mod anomaly;
 mod convergence;
 mod durability;
+mod index;
 mod linearizable;
 mod liveness;
 mod operation;

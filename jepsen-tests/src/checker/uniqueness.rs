@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::anomaly::{Anomaly, AnomalyKind};
+use super::index::ByOwner;
 use super::operation::{ClientOp, OpKind};
 
 struct Hold<'a> {
@@ -25,12 +26,14 @@ struct Hold<'a> {
 /// and final tables listing two holders of one address in an overlapping network.
 pub fn find(ops: &[ClientOp]) -> Vec<Anomaly> {
     let mut holds: BTreeMap<(&str, IpAddr), Vec<Hold>> = BTreeMap::new();
+    let by_owner = ByOwner::new(ops);
     for a in ops.iter().filter(|o| !o.retry) {
         let OpKind::Allocate { network, owner, ranges, overlapping, ips: Some(ips), .. } = &a.kind else {
             continue;
         };
         for (ip, range) in ips.iter().zip(ranges) {
-            let until = ops
+            let until = by_owner
+                .get(network, owner)
                 .iter()
                 .filter(|r| r.may_release(network, owner, *ip, range.cidr()) && r.end() > a.call)
                 .map(|r| r.call)

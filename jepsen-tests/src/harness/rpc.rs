@@ -1,0 +1,138 @@
+//! Talking to the nodes: one lazily connected gRPC channel per node, every call under a
+//! client-side deadline, and the classification of answers into definite (the request was or
+//! was not applied) and indeterminate (it may have been applied, or may be later).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use proto::ipam as pb;
+use proto::ipam::ipam_client::IpamClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use super::netns::node_addr;
+
+/// The outcome of one attempt.
+#[derive(Debug)]
+pub enum Answer<T> {
+    /// OK with the response.
+    Ok(T),
+    /// A definite refusal: nothing was applied. Carries the `x-whereabouts-error` reason.
+    Refused(String),
+    /// No definite answer (unavailable, deadline, connection reset, …): may have been applied.
+    Unknown(String),
+}
+
+/// Classifies a gRPC status: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ALREADY_EXISTS and
+/// FAILED_PRECONDITION are definite; everything else (UNAVAILABLE, DEADLINE_EXCEEDED, transport
+/// errors, even Unknown/Internal on a reset connection) is indeterminate.
+pub fn classify<T>(status: &tonic::Status) -> Answer<T> {
+    let reason = status.metadata().get(proto::ERROR_REASON_KEY).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    match status.code() {
+        Code::InvalidArgument | Code::ResourceExhausted | Code::AlreadyExists | Code::FailedPrecondition => {
+            Answer::Refused(if reason.is_empty() { format!("{:?}", status.code()) } else { reason })
+        }
+        code => Answer::Unknown(if reason.is_empty() { format!("{code:?}") } else { reason }),
+    }
+}
+
+/// One channel per node id.
+#[derive(Default)]
+pub struct Clients {
+    channels: Mutex<HashMap<u64, IpamClient<Channel>>>,
+}
+
+impl Clients {
+    /// The client of node `id`.
+    pub fn get(&self, id: u64) -> IpamClient<Channel> {
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id)
+            .or_insert_with(|| {
+                let endpoint = Endpoint::from_shared(format!("http://{}", node_addr(id)))
+                    .expect("a valid URI")
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true);
+                IpamClient::new(endpoint.connect_lazy())
+            })
+            .clone()
+    }
+
+    /// Runs one call against node `id` with a client-side deadline (also sent as `grpc-timeout`).
+    pub async fn call<T, Req, F, Fut>(&self, id: u64, timeout: Duration, msg: Req, f: F) -> Answer<T>
+    where
+        F: FnOnce(IpamClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(timeout);
+        match tokio::time::timeout(timeout + Duration::from_millis(200), f(self.get(id), req)).await {
+            Err(_) => Answer::Unknown("client deadline".into()),
+            Ok(Ok(resp)) => Answer::Ok(resp.into_inner()),
+            Ok(Err(status)) => classify(&status),
+        }
+    }
+
+    /// Node `id`'s own view (`Status` with `local: true`), `None` if it does not answer quickly.
+    pub async fn local_status(&self, id: u64) -> Option<pb::StatusResponse> {
+        let msg = pb::StatusRequest { local: true };
+        match self.call(id, Duration::from_millis(700), msg, |mut c, r| async move { c.status(r).await }).await {
+            Answer::Ok(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The leader among `ids`: a node that says it leads, with the highest term.
+    pub async fn leader(&self, ids: &[u64]) -> Option<u64> {
+        let mut best: Option<(u64, u64)> = None;
+        for id in ids {
+            if let Some(s) = self.local_status(*id).await {
+                if s.role == "Leader" && best.is_none_or(|(t, _)| s.term > t) {
+                    best = Some((s.term, *id));
+                }
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// A node's whole state machine (`ListAllocations`, `local` or linearizable), every page.
+    pub async fn all_allocations(&self, id: u64, local: bool) -> Answer<Vec<pb::Allocation>> {
+        let mut out = Vec::new();
+        let mut after = String::new();
+        for _ in 0..1_000 {
+            let msg = pb::ListAllocationsRequest { network_name: None, limit: 10_000, after: after.clone(), local };
+            let page =
+                self.call(id, Duration::from_secs(5), msg, |mut c, r| async move { c.list_allocations(r).await }).await;
+            match page {
+                Answer::Ok(p) => {
+                    out.extend(p.allocations);
+                    if p.next.is_empty() {
+                        return Answer::Ok(out);
+                    }
+                    after = p.next;
+                }
+                Answer::Refused(e) => return Answer::Refused(e),
+                Answer::Unknown(e) => return Answer::Unknown(e),
+            }
+        }
+        Answer::Unknown("too many pages".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::metadata::MetadataValue;
+
+    #[test]
+    fn definite_and_indeterminate_statuses() {
+        let mut s = tonic::Status::resource_exhausted("full");
+        s.metadata_mut().insert(proto::ERROR_REASON_KEY, MetadataValue::from_static("exhausted"));
+        assert!(matches!(classify::<()>(&s), Answer::Refused(r) if r == "exhausted"));
+        assert!(matches!(classify::<()>(&tonic::Status::unavailable("x")), Answer::Unknown(_)));
+        assert!(matches!(classify::<()>(&tonic::Status::internal("reset")), Answer::Unknown(_)));
+        assert!(matches!(classify::<()>(&tonic::Status::deadline_exceeded("slow")), Answer::Unknown(_)));
+        assert!(matches!(classify::<()>(&tonic::Status::failed_precondition("owner")), Answer::Refused(_)));
+    }
+}
