@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# whereabouts-rs against whereabouts' own scheme on etcd, same machine, same workload, same run.
+#
+#   benches/compare.sh            # full matrix, 10 s per run (about 9 minutes after the build)
+#   benches/compare.sh --quick    # 3 s per run, steady workload only (about 2 minutes after the build)
+#
+# What it does (as root on a fresh Debian machine with the Rust toolchain):
+#   1. installs what is missing: etcd-server/etcd-client (through benches/etcd-cluster.sh), a
+#      TrueType font for the plot (fonts-dejavu-core);
+#   2. cargo build --release: whereabouts-node, whereabouts-ctl, etcd-scheme-bench, bench-report;
+#   3. starts a 3-member etcd on 127.0.0.1 (data in a temporary directory);
+#   4. for every workload × pools (1, 16) × clients (1, 16, 64, 256): runs etcd-scheme-bench against
+#      etcd, then starts a fresh 3-node whereabouts-rs cluster on 127.0.0.1 (benches/wrs-cluster.sh),
+#      runs `whereabouts-ctl bench` with the same options, and stops it;
+#        steady: pools of 4096 (/20), each prefilled to 2048 (unmeasured), allocate/release 1:1
+#        fill:   pools of 65536 (/16), empty, allocations only (whereabouts-rs is capped by --ops
+#                so that it never exhausts the pool)
+#   5. writes every JSON report to the results directory, prints the table (both systems and the
+#      ratio) and renders docs/benchmarks-compare.png (throughput and p99 against clients).
+#
+# Options / environment:
+#   --quick                 3 s runs, steady workload only
+#   --duration S            seconds per run (default 10)
+#   --results DIR           where the JSON reports go (default benches/results/<date>)
+#   --plot FILE             the PNG (default docs/benchmarks-compare.png)
+#   --clients "1 16 64 256" --pools "1 16" --workloads "steady fill"
+#   --no-build              use the binaries already built (with BENCH_BIN: a directory holding
+#                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench and bench-report)
+#   CARGO_TARGET_DIR        as usual (the binaries are taken from $CARGO_TARGET_DIR/release)
+#   WRS_PORTS, ETCD_CLIENT_PORTS, ETCD_PEER_PORTS: see wrs-cluster.sh / etcd-cluster.sh
+set -euo pipefail
+# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
+export WHEREABOUTS_INSECURE=1
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=10
+GRACE=5
+CLIENTS="1 16 64 256"
+POOLS="1 16"
+WORKLOADS="steady fill"
+RESULTS=""
+PLOT=docs/benchmarks-compare.png
+BUILD=1
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --quick) DURATION=3 GRACE=2 WORKLOADS="steady" ;;
+    --duration) DURATION=$2; shift ;;
+    --results) RESULTS=$2; shift ;;
+    --plot) PLOT=$2; shift ;;
+    --clients) CLIENTS=$2; shift ;;
+    --pools) POOLS=$2; shift ;;
+    --workloads) WORKLOADS=$2; shift ;;
+    --no-build) BUILD=0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    *) echo "compare: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+RESULTS=${RESULTS:-benches/results/$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=${BENCH_BIN:-$TARGET/release}
+export WRS_BIN=$BIN
+
+log() { echo "compare: $*" >&2; }
+
+# 1. What the script needs beyond the toolchain.
+command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; exit 1; }
+if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 && [[ -z ${BENCH_FONT:-} ]]; then
+    if [[ $(id -u) -eq 0 ]]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fonts-dejavu-core >/dev/null ||
+            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fonts-dejavu-core >/dev/null; }
+    else
+        log "no DejaVu font and not root: the plot will be skipped (apt-get install fonts-dejavu-core)"
+    fi
+fi
+
+# 2. Build.
+if [[ $BUILD == 1 ]]; then
+    log "building (release)"
+    cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
+    cargo build --release --locked -p bench-reference --bin etcd-scheme-bench --bin bench-report
+fi
+
+TMP=$(mktemp -d /tmp/wrs-compare.XXXXXX)
+ETCD_DIR=$TMP/etcd
+WRS_DIR=$TMP/wrs
+cleanup() {
+    benches/wrs-cluster.sh stop "$WRS_DIR" >/dev/null 2>&1 || true
+    benches/etcd-cluster.sh stop "$ETCD_DIR" >/dev/null 2>&1 || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# 3. etcd (installs etcd-server/etcd-client if missing).
+ETCD_EP=$(benches/etcd-cluster.sh start "$ETCD_DIR" | sed -n 's/^ENDPOINTS=//p')
+read -r -a WRS_P <<<"${WRS_PORTS:-7100 7101 7102}"
+WRS_EP="127.0.0.1:${WRS_P[0]},127.0.0.1:${WRS_P[1]},127.0.0.1:${WRS_P[2]}"
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(git diff --quiet 2>/dev/null || echo '+ uncommitted changes')"
+    echo "etcd: $(etcd --version 2>/dev/null | head -1)"
+    echo "cpus: $(nproc); kernel: $(uname -r)"
+    echo "duration: $DURATION s per run; grace $GRACE s; clients: $CLIENTS; pools: $POOLS; workloads: $WORKLOADS"
+    echo "binaries: $BIN"
+    echo "load average at start: $(cat /proc/loadavg)"
+} >"$RESULTS/run-info.txt"
+
+# 4. The matrix.
+for workload in $WORKLOADS; do
+    case $workload in
+    steady) COMMON=(--pool-size 4096 --prefill 2048 --mix 1:1) WRS_EXTRA=() ;;
+    fill) COMMON=(--pool-size 65536 --mix 1:0) WRS_EXTRA=(--ops 60000) ;;
+    *) log "unknown workload $workload"; exit 2 ;;
+    esac
+    for pools in $POOLS; do
+        for clients in $CLIENTS; do
+            name="$workload-p$pools-c$clients"
+            args=("${COMMON[@]}" --pools "$pools" --clients "$clients" --duration "$DURATION" --grace "$GRACE")
+            log "$name: etcd (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+            "$BIN/etcd-scheme-bench" --endpoints "$ETCD_EP" "${args[@]}" --output json \
+                >"$RESULTS/$name-etcd.json" 2>"$RESULTS/$name-etcd.log"
+            log "$name: whereabouts-rs"
+            benches/wrs-cluster.sh start "$WRS_DIR" >/dev/null
+            "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${WRS_EXTRA[@]}" \
+                >"$RESULTS/$name-wrs.json" 2>"$RESULTS/$name-wrs.log"
+            benches/wrs-cluster.sh stop "$WRS_DIR"
+        done
+    done
+done
+
+echo "load average at the end: $(cat /proc/loadavg)" >>"$RESULTS/run-info.txt"
+
+# 5. Table and plot.
+echo
+"$BIN/bench-report" --results "$RESULTS" --plot "$PLOT" | tee "$RESULTS/table.md"
+log "reports in $RESULTS, plot in $PLOT"

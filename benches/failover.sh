@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Leader killed under load: how long until writes resume. Repeats KILLS times (default 20) on one
+# 3-node whereabouts-rs cluster on 127.0.0.1:
+#   - `whereabouts-ctl bench --retry` runs CLIENTS clients (default 16, allocate/release 1:1) with a
+#     per-operation timeline; clients retry as the CNI plugin does (same request id, next endpoint,
+#     leader hint first, 10-100 ms backoff between rounds);
+#   - after WARMUP seconds the leader gets SIGKILL (its time taken just before the kill);
+#   - "writes resume" = the first acknowledged write whose successful attempt was sent after the
+#     kill, measured from the kill; also reported: the longest gap between acknowledged writes in
+#     the run, and the operations that failed (none should: every op is retried for up to 10 s);
+#   - the killed node is restarted on its data and the cluster is given time to settle.
+# Prints one line per kill and the distribution; writes failover.csv and the timelines to RESULTS.
+#
+#   benches/failover.sh [--kills N] [--clients N] [--results DIR]
+# Environment: CARGO_TARGET_DIR (binaries from $CARGO_TARGET_DIR/release, built if missing) or
+#   BENCH_BIN (a directory with whereabouts-node/-ctl),
+#   WRS_PORTS, WRS_NODE_ARGS (see wrs-cluster.sh).
+set -euo pipefail
+# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
+export WHEREABOUTS_INSECURE=1
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+KILLS=20
+CLIENTS=16
+WARMUP=2
+RUN=7
+RESULTS=""
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --kills) KILLS=$2; shift ;;
+    --clients) CLIENTS=$2; shift ;;
+    --results) RESULTS=$2; shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "failover: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+RESULTS=${RESULTS:-benches/results/failover-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
+export WRS_BIN=$BIN
+if [[ ! -x $BIN/whereabouts-node || ! -x $BIN/whereabouts-ctl ]]; then
+    cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
+fi
+read -r -a P <<<"${WRS_PORTS:-7100 7101 7102}"
+EP="127.0.0.1:${P[0]},127.0.0.1:${P[1]},127.0.0.1:${P[2]}"
+DIR=$(mktemp -d /tmp/wrs-failover.XXXXXX)
+trap 'benches/wrs-cluster.sh stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
+log() { echo "failover: $*" >&2; }
+
+benches/wrs-cluster.sh start "$DIR" >/dev/null
+echo "kill,leader,resume_ms,longest_gap_ms,ops_ok,errors,retries" >"$RESULTS/failover.csv"
+for k in $(seq 1 "$KILLS"); do
+    tl=$RESULTS/timeline-$k.csv
+    "$BIN/whereabouts-ctl" --endpoints "$EP" -o json bench --clients "$CLIENTS" --pool-size 65536 --mix 1:1 \
+        --duration "$RUN" --grace 5 --op-timeout 10 --retry --network failover --timeline "$tl" --quiet \
+        >"$RESULTS/bench-$k.json" 2>"$RESULTS/bench-$k.log" &
+    bench=$!
+    sleep "$WARMUP"
+    leader=$(benches/wrs-cluster.sh leader "$DIR")
+    [[ -n $leader ]] || { log "no leader before kill $k"; exit 1; }
+    killed_ns=$(date +%s%N)
+    benches/wrs-cluster.sh kill9 "$DIR" "$leader"
+    wait "$bench" || { log "bench failed on kill $k (see $RESULTS/bench-$k.log)"; exit 1; }
+    # Unix nanoseconds lose precision as doubles (±256 ns): irrelevant at the millisecond scale.
+    read -r resume gap < <(awk -F, -v t="$killed_ns" '
+        NR > 1 && $5 == 1 {
+            if ($2 >= t && (first == "" || $3 < first)) first = $3
+            if (prev != "" && $3 - prev > gap) gap = $3 - prev
+            prev = $3
+        }
+        END { printf "%.1f %.1f\n", (first == "" ? -1 : (first - t) / 1e6), gap / 1e6 }' "$tl")
+    read -r ok errors retries < <(sed -e 's/.*"ops_ok":\([0-9]*\).*"errors":\([0-9]*\).*"retries":\([0-9]*\).*/\1 \2 \3/' "$RESULTS/bench-$k.json")
+    echo "$k,$leader,$resume,$gap,$ok,$errors,$retries" >>"$RESULTS/failover.csv"
+    log "kill $k: node $leader killed, writes resumed after $resume ms (longest gap $gap ms; ok $ok, errors $errors, retries $retries)"
+    benches/wrs-cluster.sh restart "$DIR" "$leader"
+    # Let the restarted node catch up and the cluster settle before the next kill.
+    for _ in $(seq 1 100); do
+        "$BIN/whereabouts-ctl" --endpoints "127.0.0.1:${P[$leader]}" --timeout 1 status --local >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    sleep 2
+done
+
+sort -t, -k3 -g <(tail -n +2 "$RESULTS/failover.csv") | awk -F, '
+    { v[NR] = $3; if ($6 > 0) e += $6; s += $3 }
+    END {
+        n = NR; if (n == 0) exit 1
+        printf "writes resumed after a leader kill (%d kills): min %.0f ms, p50 %.0f ms, p90 %.0f ms, max %.0f ms, mean %.0f ms; failed ops %d\n",
+            n, v[1], v[int((n + 1) / 2)], v[int(n * 0.9 + 0.5) > 0 ? int(n * 0.9 + 0.5) : 1], v[n], s / n, e
+    }' | tee "$RESULTS/summary.txt"
+log "results in $RESULTS"
