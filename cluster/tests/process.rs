@@ -186,6 +186,18 @@ fn plain_tcp_needs_an_explicit_insecure_flag() {
         String::from_utf8_lossy(&ctl.stderr)
     );
 
+    // The environment variable takes the usual boolean spellings.
+    for value in ["1", "true", "yes"] {
+        let insecure = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
+            .args(["--endpoints", "127.0.0.1:1", "--timeout", "0.2", "status"])
+            .env("WHEREABOUTS_INSECURE", value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&insecure.stderr);
+        assert!(!insecure.status.success(), "nothing listens on port 1");
+        assert!(!stderr.contains("TLS is required") && !stderr.contains("invalid value"), "{value}: {stderr}");
+    }
+
     // Half of the TLS files is an error too, and --insecure does not mix with them.
     let half = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
         .args(["--endpoints", "127.0.0.1:1", "--insecure", "--tls-ca", "/nonexistent/ca.pem", "status"])

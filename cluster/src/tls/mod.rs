@@ -33,7 +33,9 @@ pub struct TlsOptions {
     pub tls_key: Option<PathBuf>,
     /// Use plain TCP, without TLS: no authentication, anyone who can reach the port can change
     /// state. For local experiments only.
-    #[arg(long, env = "WHEREABOUTS_INSECURE")]
+    /// `WHEREABOUTS_INSECURE` takes `1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`.
+    #[arg(long, env = "WHEREABOUTS_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 
