@@ -94,8 +94,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# 3. etcd (installs etcd-server/etcd-client if missing).
-ETCD_EP=$(benches/etcd-cluster.sh start "$ETCD_DIR" | sed -n 's/^ENDPOINTS=//p')
+# 3. etcd (installs etcd-server/etcd-client if missing). Started fresh for every run, as
+# whereabouts-rs is: whole-object writes of /16 pools leave gigabytes of revisions behind (in one
+# run the three members reached 8 GiB each and were killed for lack of memory).
+etcd_start() { ETCD_EP=$(benches/etcd-cluster.sh start "$ETCD_DIR" | sed -n 's/^ENDPOINTS=//p'); }
+etcd_stop() { benches/etcd-cluster.sh stop "$ETCD_DIR" >/dev/null; rm -rf "$ETCD_DIR"; }
+etcd_start
 read -r -a WRS_P <<<"${WRS_PORTS:-7100 7101 7102}"
 WRS_EP="127.0.0.1:${WRS_P[0]},127.0.0.1:${WRS_P[1]},127.0.0.1:${WRS_P[2]}"
 
@@ -120,6 +124,8 @@ for workload in $WORKLOADS; do
         for clients in $CLIENTS; do
             name="$workload-p$pools-c$clients"
             args=("${COMMON[@]}" --pools "$pools" --clients "$clients" --duration "$DURATION" --grace "$GRACE")
+            etcd_stop
+            etcd_start
             log "$name: etcd (load average $(cut -d' ' -f1-3 /proc/loadavg))"
             "$BIN/etcd-scheme-bench" --endpoints "$ETCD_EP" "${args[@]}" --output json \
                 >"$RESULTS/$name-etcd.json" 2>"$RESULTS/$name-etcd.log"
