@@ -204,17 +204,15 @@ fn log_server_end(result: Result<(), tonic::transport::Error>) {
 /// The transport the options ask for: TLS with the given files, or plain TCP only with an explicit
 /// `--insecure`, which is logged loudly.
 fn transport(opts: &NodeOptions) -> anyhow::Result<Transport> {
-    let reload = Duration::from_secs(opts.tls_reload_seconds.max(1));
-    match opts.tls.files().map_err(anyhow::Error::msg)? {
-        Some(files) => Ok(Transport::Tls(files.watch(reload).context("cannot load the TLS files")?)),
-        None => {
-            tracing::warn!(
-                listen = %opts.listen,
-                "--insecure: running WITHOUT TLS (plain TCP): no authentication, anyone who can reach this port can change IPAM state"
-            );
-            Ok(Transport::Insecure)
-        }
+    let transport = Transport::from_options(&opts.tls, Duration::from_secs(opts.tls_reload_seconds.max(1)))
+        .context("cannot set up TLS")?;
+    if !transport.is_tls() {
+        tracing::warn!(
+            listen = %opts.listen,
+            "--insecure: running WITHOUT TLS (plain TCP): no authentication, anyone who can reach this port can change IPAM state"
+        );
     }
+    Ok(transport)
 }
 
 /// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error).
