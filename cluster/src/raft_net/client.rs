@@ -113,6 +113,24 @@ fn rpc_error<E: std::error::Error>(status: tonic::Status) -> RPCError<NodeId, Ba
     }
 }
 
+/// Waits for a Raft RPC at most its hard TTL (the deadline it also sends as `grpc-timeout`). The
+/// server enforces that deadline only while it can answer: a peer or a connection that stopped
+/// answering would otherwise hold this replication stream until HTTP/2 keep-alive notices it
+/// (seconds), with the leader unable to commit meanwhile.
+async fn within<T, E: std::error::Error>(
+    option: &RPCOption,
+    call: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>> {
+    let ttl = option.hard_ttl();
+    match tokio::time::timeout(ttl, call).await {
+        Ok(answer) => answer.map(tonic::Response::into_inner).map_err(rpc_error),
+        Err(_) => {
+            let e = std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {ttl:?}"));
+            Err(RPCError::Network(NetworkError::new(&e)))
+        }
+    }
+}
+
 impl PeerClient {
     fn client<E: std::error::Error>(
         &mut self,
@@ -162,8 +180,8 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Rpc<openraft::raft::AppendEntriesResponse<NodeId>> {
         let msg = conv::append_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client()?;
-        let resp = client.append_entries(self.request(msg, &option)).await.map_err(rpc_error)?;
-        conv::append_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+        let resp = within(&option, client.append_entries(self.request(msg, &option))).await?;
+        conv::append_resp_from_pb(resp).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 
     async fn install_snapshot(
@@ -173,7 +191,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Rpc<openraft::raft::InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
         let msg = conv::snapshot_to_pb(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.client()?;
-        let resp = client.install_snapshot(self.request(msg, &option)).await.map_err(rpc_error)?.into_inner();
+        let resp = within(&option, client.install_snapshot(self.request(msg, &option))).await?;
         match resp.result {
             Some(SnapshotResult::Vote(v)) => {
                 let vote = conv::vote_from_pb(Some(v)).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
@@ -197,7 +215,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Rpc<openraft::raft::VoteResponse<NodeId>> {
         let mut client = self.client()?;
-        let resp = client.vote(self.request(conv::vote_req_to_pb(&rpc), &option)).await.map_err(rpc_error)?;
-        conv::vote_resp_from_pb(resp.into_inner()).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+        let resp = within(&option, client.vote(self.request(conv::vote_req_to_pb(&rpc), &option))).await?;
+        conv::vote_resp_from_pb(resp).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 }
