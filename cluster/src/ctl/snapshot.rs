@@ -40,7 +40,7 @@ pub enum SnapshotCommand {
         #[arg(long, value_parser = crate::node::parse_initial_cluster)]
         initial_cluster: InitialCluster,
         /// The new cluster's name (give the nodes the same --cluster-name).
-        #[arg(long, default_value = "whereabouts")]
+        #[arg(long, default_value = "whereabouts", value_parser = crate::node::parse_cluster_name)]
         cluster_name: String,
     },
 }

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
-pub use options::{parse_initial_cluster, ClusterState, InitialCluster, LogFormat, NodeOptions};
+pub use options::{parse_cluster_name, parse_initial_cluster, ClusterState, InitialCluster, LogFormat, NodeOptions};
 
 use crate::ipam::{Context, IpamService, PeerClients};
 use crate::metrics::{self, Metrics};

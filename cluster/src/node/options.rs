@@ -56,7 +56,8 @@ pub struct NodeOptions {
 
     /// Name of the cluster. Recorded in the data directory (a node refuses another cluster's data)
     /// and checked on every Raft message (a node never talks Raft with another cluster's nodes).
-    #[arg(long, env = "WHEREABOUTS_CLUSTER_NAME", default_value = "whereabouts")]
+    /// 1-63 characters of letters, digits, `.`, `_` and `-` (it travels as a gRPC header).
+    #[arg(long, env = "WHEREABOUTS_CLUSTER_NAME", default_value = "whereabouts", value_parser = parse_cluster_name)]
     pub cluster_name: String,
 
     /// Directory for the Raft log, vote and snapshots (created if missing; one per node).
@@ -124,6 +125,18 @@ pub struct NodeOptions {
 /// `--initial-cluster`, by node id.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InitialCluster(pub BTreeMap<NodeId, String>);
+
+/// A cluster name: 1-63 characters of `[A-Za-z0-9._-]`. It is sent with every Raft message as
+/// the `x-whereabouts-cluster` header, so anything a header cannot carry is refused here rather
+/// than dropped on the wire (peers would then refuse every message).
+pub fn parse_cluster_name(s: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?}: expected 1-63 characters of letters, digits, '.', '_' and '-'"))
+    }
+}
 
 fn parse_id(s: &str) -> Result<NodeId, String> {
     if s == "auto" {
@@ -195,5 +208,12 @@ mod tests {
             .unwrap();
         assert_eq!(o.advertised(), "b:2");
         assert!(NodeOptions::try_parse_from(["n", "--id", "1"]).is_err(), "--data-dir is required");
+        for bad in ["", "tenant a", "caf\u{e9}", "a\nb", &"x".repeat(64)] {
+            let r = NodeOptions::try_parse_from(["n", "--id", "1", "--data-dir", "/d", "--cluster-name", bad]);
+            assert!(r.is_err(), "--cluster-name {bad:?} must be refused");
+        }
+        let o = NodeOptions::try_parse_from(["n", "--id", "1", "--data-dir", "/d", "--cluster-name", "prod-eu.1_a"])
+            .expect("a valid name");
+        assert_eq!(o.cluster_name, "prod-eu.1_a");
     }
 }
