@@ -28,11 +28,9 @@
 #                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench and bench-report)
 #   CARGO_TARGET_DIR        as usual (the binaries are taken from $CARGO_TARGET_DIR/release)
 #   WRS_PORTS, ETCD_CLIENT_PORTS, ETCD_PEER_PORTS: see wrs-cluster.sh / etcd-cluster.sh
-set -euo pipefail
-# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
-export WHEREABOUTS_INSECURE=1
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+enter_root
 
 DURATION=10
 GRACE=5
@@ -53,25 +51,17 @@ while [[ $# -gt 0 ]]; do
     --workloads) WORKLOADS=$2; shift ;;
     --no-build) BUILD=0 ;;
     -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
-    *) echo "compare: unknown option $1" >&2; exit 2 ;;
+    *) log "unknown option $1"; exit 2 ;;
     esac
     shift
 done
-RESULTS=${RESULTS:-benches/results/$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$RESULTS"
-RESULTS=$(cd "$RESULTS" && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${BENCH_BIN:-$TARGET/release}
-export WRS_BIN=$BIN
-
-log() { echo "compare: $*" >&2; }
+results_dir "benches/results/$(date +%Y%m%d-%H%M%S)"
 
 # 1. What the script needs beyond the toolchain.
 command -v cargo >/dev/null || { log "cargo not found: install Rust (rustup) first"; exit 1; }
 if ! ls /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf >/dev/null 2>&1 && [[ -z ${BENCH_FONT:-} ]]; then
     if [[ $(id -u) -eq 0 ]]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fonts-dejavu-core >/dev/null ||
-            { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fonts-dejavu-core >/dev/null; }
+        apt_install fonts-dejavu-core
     else
         log "no DejaVu font and not root: the plot will be skipped (apt-get install fonts-dejavu-core)"
     fi
@@ -80,19 +70,15 @@ fi
 # 2. Build.
 if [[ $BUILD == 1 ]]; then
     log "building (release)"
-    cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
+    build_cluster
     cargo build --release --locked -p bench-reference --bin etcd-scheme-bench --bin bench-report
 fi
 
-TMP=$(mktemp -d /tmp/wrs-compare.XXXXXX)
-ETCD_DIR=$TMP/etcd
-WRS_DIR=$TMP/wrs
-cleanup() {
-    benches/wrs-cluster.sh stop "$WRS_DIR" >/dev/null 2>&1 || true
-    benches/etcd-cluster.sh stop "$ETCD_DIR" >/dev/null 2>&1 || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
+work_dir compare
+ETCD_DIR=$DIR/etcd
+WRS_DIR=$DIR/wrs
+stop_at_exit etcd "$ETCD_DIR"
+stop_at_exit wrs "$WRS_DIR"
 
 # 3. etcd (installs etcd-server/etcd-client if missing). Started fresh for every run, as
 # whereabouts-rs is: whole-object writes of /16 pools leave gigabytes of revisions behind (in one
@@ -100,12 +86,11 @@ trap cleanup EXIT
 etcd_start() { ETCD_EP=$(benches/etcd-cluster.sh start "$ETCD_DIR" | sed -n 's/^ENDPOINTS=//p'); }
 etcd_stop() { benches/etcd-cluster.sh stop "$ETCD_DIR" >/dev/null; rm -rf "$ETCD_DIR"; }
 etcd_start
-read -r -a WRS_P <<<"${WRS_PORTS:-7100 7101 7102}"
-WRS_EP="127.0.0.1:${WRS_P[0]},127.0.0.1:${WRS_P[1]},127.0.0.1:${WRS_P[2]}"
+wrs_endpoints
+WRS_EP=$EP
 
 {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(git diff --quiet 2>/dev/null || echo '+ uncommitted changes')"
+    run_info_head
     echo "etcd: $(etcd --version 2>/dev/null | head -1)"
     echo "cpus: $(nproc); kernel: $(uname -r)"
     echo "duration: $DURATION s per run; grace $GRACE s; clients: $CLIENTS; pools: $POOLS; workloads: $WORKLOADS"

@@ -13,17 +13,14 @@
 #
 # Everything binds and targets 127.0.0.1 only. fsync stays at etcd's default (on): that is the fair
 # comparison with a Raft store that fsyncs its log.
-set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-HOST=127.0.0.1
 read -r -a CLIENT_PORTS <<<"${ETCD_CLIENT_PORTS:-2379 22379 32379}"
 read -r -a PEER_PORTS <<<"${ETCD_PEER_PORTS:-2380 22380 32380}"
 START_TIMEOUT="${ETCD_START_TIMEOUT:-60}"
 QUOTA="${ETCD_QUOTA_BYTES:-8589934592}"
 export ETCDCTL_API=3
-
-die() { echo "etcd-cluster: $*" >&2; exit 1; }
-log() { echo "etcd-cluster: $*" >&2; }
 
 usage() { die "usage: $0 start|stop|status DIR"; }
 
@@ -33,17 +30,8 @@ DIR=$2
 [[ -n "$DIR" && "$DIR" != "/" ]] || die "refusing DIR '$DIR'"
 [[ ${#CLIENT_PORTS[@]} -eq 3 && ${#PEER_PORTS[@]} -eq 3 ]] || die "need exactly 3 client and 3 peer ports"
 
-endpoints() {
-    local out="" p
-    for p in "${CLIENT_PORTS[@]}"; do out+="${out:+,}http://$HOST:$p"; done
-    echo "$out"
-}
-
-initial_cluster() {
-    local out="" i
-    for i in 0 1 2; do out+="${out:+,}m$i=http://$HOST:${PEER_PORTS[$i]}"; done
-    echo "$out"
-}
+endpoints() { comma_list "http://$HOST:%s" "${CLIENT_PORTS[@]}"; }
+initial_cluster() { comma_list "m%s=http://$HOST:%s" 0 "${PEER_PORTS[0]}" 1 "${PEER_PORTS[1]}" 2 "${PEER_PORTS[2]}"; }
 
 # Install Debian's etcd-server and etcd-client when etcd/etcdctl are missing. The distribution service
 # must not start (it would take 2379/2380): a temporary policy-rc.d forbids it, and if systemd is
@@ -67,11 +55,6 @@ install_etcd() {
         systemctl disable --now etcd >/dev/null 2>&1 || true
     fi
     command -v etcd >/dev/null || die "etcd not found after install"
-}
-
-port_busy() {
-    # bash's /dev/tcp: a successful connect means something listens there.
-    (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
 }
 
 member_alive() {

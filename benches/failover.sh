@@ -15,11 +15,9 @@
 # Environment: CARGO_TARGET_DIR (binaries from $CARGO_TARGET_DIR/release, built if missing) or
 #   BENCH_BIN (a directory with whereabouts-node/-ctl),
 #   WRS_PORTS, WRS_NODE_ARGS (see wrs-cluster.sh).
-set -euo pipefail
-# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
-export WHEREABOUTS_INSECURE=1
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+enter_root
 KILLS=20
 CLIENTS=16
 WARMUP=2
@@ -30,24 +28,16 @@ while [[ $# -gt 0 ]]; do
     --kills) KILLS=$2; shift ;;
     --clients) CLIENTS=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "failover: unknown option $1" >&2; exit 2 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) log "unknown option $1"; exit 2 ;;
     esac
     shift
 done
-RESULTS=${RESULTS:-benches/results/failover-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$RESULTS"
-RESULTS=$(cd "$RESULTS" && pwd)
-BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
-export WRS_BIN=$BIN
-if [[ ! -x $BIN/whereabouts-node || ! -x $BIN/whereabouts-ctl ]]; then
-    cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
-fi
-read -r -a P <<<"${WRS_PORTS:-7100 7101 7102}"
-EP="127.0.0.1:${P[0]},127.0.0.1:${P[1]},127.0.0.1:${P[2]}"
-DIR=$(mktemp -d /tmp/wrs-failover.XXXXXX)
-trap 'benches/wrs-cluster.sh stop "$DIR" >/dev/null 2>&1 || true; rm -rf "$DIR"' EXIT
-log() { echo "failover: $*" >&2; }
+results_dir "benches/results/failover-$(date +%Y%m%d-%H%M%S)"
+build_cluster_if_missing
+wrs_endpoints
+work_dir failover
+stop_at_exit wrs "$DIR"
 
 benches/wrs-cluster.sh start "$DIR" >/dev/null
 echo "kill,leader,resume_ms,outage_ms,ops_ok,errors,retries" >"$RESULTS/failover.csv"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Profiles the two hot paths of issue 7 and writes the reports to RESULTS:
-#   apply    the pure domain on the /8 with 1,000,000 allocated (raft-store/benches/apply_profile.rs):
+#   apply    the pure domain on the /8 with 1,000,000 allocated (ipam/benches/apply_profile.rs):
 #            valgrind --tool=callgrind restricted to the apply loops (instruction counts: exact and
 #            independent of machine load), and perf (cpu-clock samples) when perf can record.
 #   cluster  a 3-node cluster under 64 clients on one pool (`whereabouts-ctl bench`):
@@ -14,11 +14,9 @@
 # Needs: valgrind, linux-perf (apt-get install valgrind linux-perf; installed if missing and root).
 # Environment: CARGO_TARGET_DIR; BENCH_BIN (a directory with whereabouts-node/-ctl: no build);
 #   PERF_SECONDS (10); WRS_PORTS.
-set -euo pipefail
-# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
-export WHEREABOUTS_INSECURE=1
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+enter_root
 WHAT=all
 RESULTS=""
 while [[ $# -gt 0 ]]; do
@@ -26,24 +24,17 @@ while [[ $# -gt 0 ]]; do
     apply | cluster | all) WHAT=$1 ;;
     --results) RESULTS=$2; shift ;;
     -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "profile: unknown option $1" >&2; exit 2 ;;
+    *) log "unknown option $1"; exit 2 ;;
     esac
     shift
 done
-RESULTS=${RESULTS:-benches/results/profile-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$RESULTS"
-RESULTS=$(cd "$RESULTS" && pwd)
-TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=${BENCH_BIN:-$TARGET/release}
-export WRS_BIN=$BIN
+results_dir "benches/results/profile-$(date +%Y%m%d-%H%M%S)"
 PERF_SECONDS=${PERF_SECONDS:-10}
-log() { echo "profile: $*" >&2; }
 
 need() { # command package
     command -v "$1" >/dev/null && return
     [[ $(id -u) -eq 0 ]] || { log "$1 missing: apt-get install $2"; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null ||
-        { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$2" >/dev/null; }
+    apt_install "$2"
 }
 need valgrind valgrind
 need perf linux-perf
@@ -61,7 +52,7 @@ perf_reports() { # perf.data -> text
 }
 
 if [[ $WHAT == apply || $WHAT == all ]]; then
-    cargo bench --locked -p raft-store --bench apply_profile --no-run
+    cargo bench --locked -p ipam --bench apply_profile --no-run
     exe=$(ls -t "$TARGET"/release/deps/apply_profile-* | grep -v '\.d$' | head -1)
     log "apply: callgrind (the 1M prefill runs uninstrumented but under valgrind: a few minutes)"
     valgrind --tool=callgrind --callgrind-out-file="$RESULTS/apply-8.callgrind.out" --collect-atstart=no \
@@ -77,12 +68,12 @@ if [[ $WHAT == apply || $WHAT == all ]]; then
 fi
 
 if [[ $WHAT == cluster || $WHAT == all ]]; then
-    [[ -n ${BENCH_BIN:-} ]] || cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
-    read -r -a P <<<"${WRS_PORTS:-7100 7101 7102}"
-    EP="127.0.0.1:${P[0]},127.0.0.1:${P[1]},127.0.0.1:${P[2]}"
-    DIR=$(mktemp -d /tmp/wrs-profile.XXXXXX)
+    [[ -n ${BENCH_BIN:-} ]] || build_cluster
+    wrs_endpoints
+    work_dir profile
     VG=""
-    trap 'benches/wrs-cluster.sh stop "$DIR" >/dev/null 2>&1 || true; [[ -n $VG ]] && kill $VG 2>/dev/null; rm -rf "$DIR"' EXIT
+    at_exit '[[ -z $VG ]] || kill "$VG" 2>/dev/null'
+    stop_at_exit wrs "$DIR"
     ctl() { "$BIN/whereabouts-ctl" --endpoints "$EP" "$@"; }
     if [[ $PERF_OK == 1 ]]; then
         log "cluster: perf on the 3 nodes, 64 clients on one pool, ${PERF_SECONDS} s"

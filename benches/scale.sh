@@ -13,42 +13,28 @@
 #   benches/scale.sh [--allocations N] [--results DIR]
 # Environment: CARGO_TARGET_DIR or BENCH_BIN (a directory with whereabouts-node/-ctl), WRS_PORTS (4 ports are used: the 3 of WRS_PORTS and the next one
 #   after the last for the learner), WRS_NODE_ARGS.
-set -euo pipefail
-# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
-export WHEREABOUTS_INSECURE=1
-cd "$(dirname "$0")/.."
-ROOT=$PWD
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
+enter_root
 N=1000000
 RESULTS=""
 while [[ $# -gt 0 ]]; do
     case $1 in
     --allocations) N=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
-    *) echo "scale: unknown option $1" >&2; exit 2 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) log "unknown option $1"; exit 2 ;;
     esac
     shift
 done
-RESULTS=${RESULTS:-benches/results/scale-$(date +%Y%m%d-%H%M%S)}
-mkdir -p "$RESULTS"
-RESULTS=$(cd "$RESULTS" && pwd)
-BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
-export WRS_BIN=$BIN
-if [[ ! -x $BIN/whereabouts-node || ! -x $BIN/whereabouts-ctl ]]; then
-    cargo build --release --locked -p cluster --bin whereabouts-node --bin whereabouts-ctl
-fi
-read -r -a P <<<"${WRS_PORTS:-7100 7101 7102}"
+results_dir "benches/results/scale-$(date +%Y%m%d-%H%M%S)"
+build_cluster_if_missing
+wrs_endpoints
 P3=$((P[2] + 1))
-EP="127.0.0.1:${P[0]},127.0.0.1:${P[1]},127.0.0.1:${P[2]}"
-DIR=$(mktemp -d /tmp/wrs-scale.XXXXXX)
+work_dir scale
+stop_at_exit wrs "$DIR"
 LEARNER_PID=""
-cleanup() {
-    [[ -n $LEARNER_PID ]] && kill "$LEARNER_PID" 2>/dev/null || true
-    benches/wrs-cluster.sh stop "$DIR" >/dev/null 2>&1 || true
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-log() { echo "scale: $*" >&2; }
+at_exit '[[ -z $LEARNER_PID ]] || kill "$LEARNER_PID" 2>/dev/null'
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 ctl() { "$BIN/whereabouts-ctl" --timeout 2 "$@"; }
 # A pool of 2^21 addresses (10.0.0.0/11): room for 1M allocations and more.
@@ -68,8 +54,7 @@ bench() { # name, args...
 
 WRS_LOG_LEVEL=info benches/wrs-cluster.sh start "$DIR" >/dev/null
 {
-    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(git diff --quiet 2>/dev/null || echo '+ uncommitted changes')"
+    run_info_head
     echo "allocations: $N"
 } >"$RESULTS/run-info.txt"
 

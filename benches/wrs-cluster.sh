@@ -17,19 +17,13 @@
 #   WRS_START_TIMEOUT 60               seconds to wait for a leader
 #
 # Everything binds and targets 127.0.0.1 only. Nodes log to DIR/node-N.log; their pids are in DIR/node-N.pid.
-set -euo pipefail
-# A loopback benchmark cluster: plain TCP, asked for explicitly (nodes and whereabouts-ctl read it).
-export WHEREABOUTS_INSECURE=1
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 
-HOST=127.0.0.1
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${WRS_BIN:-$ROOT/target/release}
 read -r -a PORTS <<<"${WRS_PORTS:-7100 7101 7102}"
 START_TIMEOUT=${WRS_START_TIMEOUT:-60}
 read -r -a NODE_ARGS <<<"${WRS_NODE_ARGS:-}"
-
-die() { echo "wrs-cluster: $*" >&2; exit 1; }
-log() { echo "wrs-cluster: $*" >&2; }
 
 [[ $# -ge 2 ]] || die "usage: $0 start|stop|status|kill9|restart|leader DIR [ID]"
 CMD=$1
@@ -37,19 +31,10 @@ DIR=$2
 [[ -n "$DIR" && "$DIR" != "/" ]] || die "refusing DIR '$DIR'"
 [[ -x $BIN/whereabouts-node && -x $BIN/whereabouts-ctl ]] || die "no whereabouts-node/whereabouts-ctl in $BIN (cargo build --release -p cluster)"
 
-endpoints() {
-    local out="" p
-    for p in "${PORTS[@]}"; do out+="${out:+,}$HOST:$p"; done
-    echo "$out"
-}
-initial_cluster() {
-    local out="" i
-    for i in 0 1 2; do out+="${out:+,}$i=$HOST:${PORTS[$i]}"; done
-    echo "$out"
-}
+endpoints() { comma_list "$HOST:%s" "${PORTS[@]}"; }
+initial_cluster() { comma_list "%s=$HOST:%s" 0 "${PORTS[0]}" 1 "${PORTS[1]}" 2 "${PORTS[2]}"; }
 ctl() { "$BIN/whereabouts-ctl" --endpoints "$(endpoints)" --timeout 2 "$@"; }
 alive() { [[ -f $DIR/node-$1.pid ]] && kill -0 "$(cat "$DIR/node-$1.pid")" 2>/dev/null; }
-port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 spawn() {
     local id=$1

@@ -11,8 +11,9 @@
 #
 # Environment: FUZZ_TARGETS (space-separated subset), FUZZ_SANITIZER (none | address; default
 # none: the code is safe Rust and a sanitizer halves the executions per second),
-# FUZZ_KEEP_CORPUS=1 to keep the scratch corpus. Each run's full libFuzzer log is kept in
-# fuzz/artifacts/<target>/run.log.
+# FUZZ_KEEP_CORPUS=1 to keep the scratch corpus, FUZZ_SEED=N for libFuzzer's -seed (default:
+# random). Each run's full libFuzzer log is kept in
+# fuzz/artifacts/<target>.log (beside, not in, the directory of failing inputs).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -47,8 +48,22 @@ for t in $targets; do
   echo "==> fuzzing $t for ${seconds}s"
   mkdir -p "$scratch/$t" "artifacts/$t"
   # The first corpus directory receives new inputs; the committed seeds are only read.
-  cargo fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" "$t" "$scratch/$t" "corpus/$t" -- \
+  log="artifacts/$t.log"
+  seed_flag=()
+  [ -n "${FUZZ_SEED:-}" ] && seed_flag=(-seed="$FUZZ_SEED")
+  if ! cargo fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" "$t" "$scratch/$t" "corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
-    2>&1 | tee "artifacts/$t/run.log" | tail -n 40
+    "${seed_flag[@]}" >"$log" 2>&1; then
+    # libFuzzer's report is above cargo-fuzz's summary; the input is named in both.
+    grep -E '^(==[0-9]+== ERROR|SUMMARY|thread .* panicked)|Test unit written to|^artifact_prefix' "$log" || true
+    tail -n 60 "$log"
+    echo "==> $t failed; failing inputs in fuzz/artifacts/$t/:" >&2
+    ls -l "artifacts/$t" >&2
+    for f in "artifacts/$t"/*; do
+      [ -f "$f" ] && { echo "--- $f" >&2; head -c 2048 "$f" | od -c | head -n 40 >&2; }
+    done
+    exit 1
+  fi
+  tail -n 12 "$log"
 done
 echo "==> fuzzing finished: ${seconds}s per target, no crash"

@@ -1,11 +1,9 @@
 //! `etcd-scheme-bench`: whereabouts' allocation scheme against a real etcd cluster on loopback.
 
-use std::time::Duration;
-
-use anyhow::Context;
 use bench_reference::bench::{self, Config};
 use bench_reference::etcd::loopback_endpoint;
 use clap::{Parser, ValueEnum};
+use loadgen::{Limits, Mix};
 
 /// Load generator reproducing whereabouts' IPPool read-modify-write scheme against etcd.
 ///
@@ -41,8 +39,8 @@ struct Args {
     #[arg(long, default_value_t = 10.0)]
     op_timeout: f64,
     /// allocate:release ratio per client: 1:1 steady state, 1:0 fills.
-    #[arg(long, default_value = "1:1", value_parser = parse_mix)]
-    mix: (u32, u32),
+    #[arg(long, default_value = "1:1")]
+    mix: Mix,
     /// Allocations written into each pool before the run (unmeasured), e.g. 2048 for a half-full /20.
     #[arg(long, default_value_t = 0)]
     prefill: u64,
@@ -63,20 +61,6 @@ enum Output {
     Json,
 }
 
-fn parse_mix(s: &str) -> Result<(u32, u32), String> {
-    let (a, r) = s.split_once(':').ok_or("expected allocate:release, e.g. 1:1")?;
-    let a = a.trim().parse::<u32>().map_err(|e| format!("allocate part: {e}"))?;
-    let r = r.trim().parse::<u32>().map_err(|e| format!("release part: {e}"))?;
-    if a == 0 {
-        return Err("allocate part must be ≥ 1".into());
-    }
-    Ok((a, r))
-}
-
-fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(s).with_context(|| format!("--{name} {s} is not a valid number of seconds"))
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -85,16 +69,12 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let endpoints = args.endpoints.iter().map(|e| loopback_endpoint(e)).collect::<anyhow::Result<Vec<_>>>()?;
-    let duration = args.duration.unwrap_or(if args.ops.is_some() { 60.0 } else { 10.0 });
     let cfg = Config {
         endpoints,
         clients: args.clients,
         pools: args.pools,
         pool_size: u128::from(args.pool_size),
-        ops: args.ops,
-        duration: seconds("duration", duration)?,
-        grace: seconds("grace", args.grace)?,
-        op_timeout: seconds("op-timeout", args.op_timeout)?,
+        limits: Limits::from_flags(args.ops, args.duration, args.grace, args.op_timeout)?,
         mix: args.mix,
         ipv6: args.ipv6,
         prefill: args.prefill,
@@ -113,12 +93,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mix_parses_and_rejects() {
-        assert_eq!(parse_mix("1:1"), Ok((1, 1)));
-        assert_eq!(parse_mix("3:0"), Ok((3, 0)));
-        assert!(parse_mix("0:1").is_err());
-        assert!(parse_mix("1").is_err());
-        assert!(parse_mix("a:b").is_err());
+    fn mix_is_parsed_on_the_command_line() {
+        let mix = |m: &str| Args::try_parse_from(["etcd-scheme-bench", "--mix", m]).map(|a| a.mix);
+        assert_eq!(mix("3:0").unwrap(), Mix::new(3, 0).unwrap());
+        assert!(mix("0:1").is_err());
+        assert!(mix("1").is_err());
+        let default = Args::try_parse_from(["etcd-scheme-bench"]).unwrap();
+        assert_eq!(default.mix, Mix::new(1, 1).unwrap());
     }
 
     #[test]

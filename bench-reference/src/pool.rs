@@ -5,8 +5,8 @@
 //! (from the network address) to `{id, podref, ifname}`. Every allocation and release rewrites all of it.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use loadgen::PoolRange;
 use serde::{Deserialize, Serialize};
 
 /// One allocation: the owner of an IP (whereabouts' `IPAllocation`).
@@ -106,80 +106,12 @@ impl PoolObject {
     }
 }
 
-/// An aligned range of `size` addresses (a power of two): pool `index` of the benchmark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolRange {
-    network: u128,
-    size: u128,
-    ipv6: bool,
-}
-
-impl PoolRange {
-    /// Pool `index` of `size` addresses: IPv4 from 10.0.0.0 up, IPv6 from fd00:be::/64 up.
-    pub fn new(index: u32, size: u128, ipv6: bool) -> anyhow::Result<Self> {
-        anyhow::ensure!(size.is_power_of_two() && size >= 4, "pool size {size} must be a power of two ≥ 4");
-        let base: u128 = if ipv6 {
-            u128::from(Ipv6Addr::new(0xfd00, 0xbe, 0, 0, 0, 0, 0, 0))
-        } else {
-            u128::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)))
-        };
-        let span: u128 = if ipv6 { 1 << 64 } else { 1 << 24 };
-        let offset = size.checked_mul(u128::from(index)).filter(|o| o + size <= span);
-        let offset = offset.ok_or_else(|| anyhow::anyhow!("pool {index} of size {size} does not fit"))?;
-        Ok(PoolRange { network: base + offset, size, ipv6 })
-    }
-
-    /// First usable offset (the network address is never given).
-    pub fn first_offset(&self) -> u128 {
-        1
-    }
-
-    /// Last usable offset (the last address of the CIDR is never given).
-    pub fn last_offset(&self) -> u128 {
-        self.size - 2
-    }
-
-    /// Number of addresses that can be handed out.
-    pub fn usable(&self) -> u128 {
-        self.size - 2
-    }
-
-    /// The address at `offset`.
-    pub fn ip(&self, offset: u128) -> IpAddr {
-        let v = self.network + offset;
-        if self.ipv6 {
-            IpAddr::V6(Ipv6Addr::from(v))
-        } else {
-            IpAddr::V4(Ipv4Addr::from(v as u32))
-        }
-    }
-
-    /// The range in CIDR notation.
-    pub fn cidr(&self) -> String {
-        let bits = if self.ipv6 { 128 } else { 32 };
-        format!("{}/{}", self.ip(0), bits - self.size.trailing_zeros())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn owner(n: u32) -> Allocation {
         Allocation { id: format!("bench-0-{n}"), podref: format!("bench/bench-0-{n}"), ifname: "eth0".into() }
-    }
-
-    #[test]
-    fn ranges_are_aligned_and_exclude_network_and_last() {
-        let r = PoolRange::new(1, 4096, false).unwrap();
-        assert_eq!(r.cidr(), "10.0.16.0/20");
-        assert_eq!(r.ip(r.first_offset()).to_string(), "10.0.16.1");
-        assert_eq!(r.ip(r.last_offset()).to_string(), "10.0.31.254");
-        assert_eq!(r.usable(), 4094);
-        let r6 = PoolRange::new(2, 4096, true).unwrap();
-        assert_eq!(r6.cidr(), "fd00:be::2000/116");
-        assert!(PoolRange::new(0, 100, false).is_err());
-        assert!(PoolRange::new(5000, 4096, false).is_err());
     }
 
     #[test]

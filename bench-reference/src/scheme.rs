@@ -6,10 +6,12 @@
 //! `create_revision == 0` and the loop goes round again. A release is the same loop removing the
 //! owner's entry (no write when the owner holds nothing).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
+
+use loadgen::{Attempts, PoolRange};
 
 use crate::etcd::Etcd;
-use crate::pool::{Allocation, PoolObject, PoolRange};
+use crate::pool::{Allocation, PoolObject};
 
 /// whereabouts' `storage.DatastoreRetries`.
 pub const MAX_ATTEMPTS: u32 = 100;
@@ -38,21 +40,13 @@ pub enum OpError {
     Timeout,
 }
 
-/// Lost races, counted as they happen (so operations cut by a timeout still count theirs).
-#[derive(Debug, Default)]
-pub struct RaceCounters {
-    /// Compare-and-swaps (or pool creations) that lost the race.
-    pub conflicts: AtomicU64,
-    /// Attempts beyond the first (lost races plus the extra round after creating a missing pool).
-    pub retries: AtomicU64,
-}
-
 /// The retry loop shared by allocate and release: `change` edits the pool object and says whether
-/// there is anything to write.
+/// there is anything to write. Lost races and extra attempts are counted in `races` as they happen
+/// (so an operation cut by its timeout still counts its own).
 pub async fn read_modify_write(
     etcd: &mut Etcd,
     pool: &Pool,
-    races: &RaceCounters,
+    races: &Attempts,
     mut change: impl FnMut(&mut PoolObject) -> Result<bool, OpError>,
 ) -> Result<(), OpError> {
     for attempt in 0..MAX_ATTEMPTS {
@@ -81,7 +75,7 @@ pub async fn read_modify_write(
 }
 
 /// Allocates an address for `owner` (or keeps the one it holds).
-pub async fn allocate(etcd: &mut Etcd, pool: &Pool, races: &RaceCounters, owner: &Allocation) -> Result<(), OpError> {
+pub async fn allocate(etcd: &mut Etcd, pool: &Pool, races: &Attempts, owner: &Allocation) -> Result<(), OpError> {
     read_modify_write(etcd, pool, races, |object| {
         object.allocate(&pool.range, owner).map(|_| true).ok_or(OpError::Exhausted)
     })
@@ -89,6 +83,6 @@ pub async fn allocate(etcd: &mut Etcd, pool: &Pool, races: &RaceCounters, owner:
 }
 
 /// Releases what `owner` holds (nothing to write if it holds nothing).
-pub async fn release(etcd: &mut Etcd, pool: &Pool, races: &RaceCounters, owner: &Allocation) -> Result<(), OpError> {
+pub async fn release(etcd: &mut Etcd, pool: &Pool, races: &Attempts, owner: &Allocation) -> Result<(), OpError> {
     read_modify_write(etcd, pool, races, |object| Ok(object.release(&owner.id, &owner.ifname).is_some())).await
 }

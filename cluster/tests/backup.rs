@@ -1,12 +1,16 @@
 //! Backup round trip with the real binaries: save a running cluster with `whereabouts-ctl snapshot
 //! save`, rebuild a new cluster from the file with `snapshot restore`, and find every allocation.
 
-mod common;
-
 use std::process::Command;
 
-use common::Proc;
 use proto::ipam as pb;
+use testkit::loopback_cluster::{LoopbackCluster, LoopbackOptions, QUICK_RAFT};
+use testkit::requests;
+
+/// Three nodes on loopback with quick elections.
+fn three_nodes() -> LoopbackOptions {
+    LoopbackOptions::new(env!("CARGO_BIN_EXE_whereabouts-node"), 3).args(QUICK_RAFT)
+}
 
 fn ctl(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_whereabouts-ctl"))
@@ -19,30 +23,21 @@ fn ctl(args: &[&str]) -> String {
 }
 
 fn allocate(container: &str) -> pb::AllocateRequest {
-    pb::AllocateRequest {
-        request_id: format!("r-{container}"),
-        network_name: "tenant".into(),
-        ranges: vec![pb::RangeSpec { range: "10.30.0.0/24".into(), ..Default::default() }],
-        static_ips: vec![],
-        enable_overlapping_ranges: None,
-        attachment: Some(pb::Attachment {
-            container_id: container.into(),
-            ifname: "eth0".into(),
-            cni_network: "n".into(),
-            ..Default::default()
-        }),
-    }
+    requests::allocate("tenant", "10.30.0.0/24")
+        .request_id(format!("r-{container}"))
+        .container(container)
+        .cni_network("n")
+        .build()
 }
 
-async fn table(p: &Proc, id: u64) -> Vec<(String, String)> {
-    let req = pb::ListAllocationsRequest { network_name: None, limit: 0, after: String::new(), local: false };
-    let all = p.client(id).list_allocations(req).await.unwrap().into_inner().allocations;
+async fn table(p: &LoopbackCluster, id: u64) -> Vec<(String, String)> {
+    let all = p.client(id).list_allocations(requests::list_all(false).build()).await.unwrap().into_inner().allocations;
     all.into_iter().map(|a| (a.ip, a.attachment.unwrap().container_id)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_backup_rebuilds_a_new_cluster_with_every_allocation() {
-    let old = Proc::start(3);
+    let old = three_nodes().start();
     let leader = old.leader().await;
     for i in 0..30 {
         old.client(leader).allocate(allocate(&format!("c{i}"))).await.unwrap();
@@ -50,7 +45,7 @@ async fn a_saved_backup_rebuilds_a_new_cluster_with_every_allocation() {
     let before = table(&old, leader).await;
     let keep = tempfile::tempdir().unwrap();
     let file = keep.path().join("backup.wrbk");
-    let endpoint = format!("127.0.0.1:{}", old.ports[&((leader + 1) % 3)]);
+    let endpoint = old.endpoint((leader + 1) % 3).to_string();
     let saved = ctl(&["--endpoints", &endpoint, "snapshot", "save", file.to_str().unwrap()]);
     assert!(saved.contains("saved 30 allocations"), "{saved}");
     let inspected = ctl(&["snapshot", "inspect", file.to_str().unwrap()]);
@@ -70,7 +65,7 @@ async fn a_saved_backup_rebuilds_a_new_cluster_with_every_allocation() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("damaged"), "{}", String::from_utf8_lossy(&out.stderr));
 
-    let mut new = Proc::prepare(3);
+    let mut new = three_nodes().prepare();
     for id in 0..3u64 {
         let dir = new.data_dir(id);
         let out = ctl(&[
@@ -82,12 +77,12 @@ async fn a_saved_backup_rebuilds_a_new_cluster_with_every_allocation() {
             "--id",
             &id.to_string(),
             "--initial-cluster",
-            &new.initial_cluster(),
+            new.initial_cluster(),
         ]);
         assert!(out.contains("restored 30 allocations"), "{out}");
     }
     for id in 0..3 {
-        new.spawn(id);
+        new.start_node(id);
     }
     let leader = new.leader().await;
     assert_eq!(table(&new, leader).await, before, "the new cluster holds exactly the saved allocations");
@@ -104,7 +99,7 @@ async fn a_saved_backup_rebuilds_a_new_cluster_with_every_allocation() {
             "--id",
             "0",
             "--initial-cluster",
-            &new.initial_cluster(),
+            new.initial_cluster(),
         ])
         .output()
         .unwrap();

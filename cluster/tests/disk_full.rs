@@ -2,15 +2,17 @@
 //! without durability, nothing acknowledged is lost, and it serves again once space returns.
 //! Needs root (it mounts a small tmpfs); under CI it must run.
 
-mod common;
-
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use proto::ipam as pb;
 use proto::ipam::ipam_client::IpamClient;
+use testkit::loopback_cluster::free_ports;
+use testkit::node_processes::{Join, NodeProcesses, Placement};
+use testkit::requests;
 
 struct Tmpfs(PathBuf);
 
@@ -20,29 +22,14 @@ impl Drop for Tmpfs {
     }
 }
 
-fn start(data: &Path, port: u16, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_whereabouts-node"))
-        .args([
-            "--id",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--initial-cluster",
-            &format!("0=127.0.0.1:{port}"),
-        ])
-        .args([
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--request-timeout-ms",
-            "2000",
-            "--snapshot-threshold",
-            "100000",
-            "--insecure",
-        ])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
+/// One node on `port`, its data directory under `data_root` (the small filesystem), its log in
+/// `dir` (which stays writable).
+fn launcher(dir: &Path, data_root: &Path, port: u16) -> NodeProcesses {
+    let founders = BTreeMap::from([(0, Placement::at(format!("127.0.0.1:{port}")))]);
+    NodeProcesses::new(env!("CARGO_BIN_EXE_whereabouts-node"), dir, founders)
         .unwrap()
+        .with_data_root(data_root)
+        .with_args(["--request-timeout-ms", "2000", "--snapshot-threshold", "100000", "--insecure"])
 }
 
 fn client(port: u16) -> IpamClient<tonic::transport::Channel> {
@@ -68,22 +55,13 @@ async fn wait_ready(port: u16, log: &Path) {
 }
 
 fn allocate(i: usize) -> pb::AllocateRequest {
-    pb::AllocateRequest {
-        request_id: format!("disk-{i}"),
-        network_name: String::new(),
-        // Long owner names make every entry big, so the disk fills quickly.
-        ranges: vec![pb::RangeSpec { range: "10.40.0.0/16".into(), ..Default::default() }],
-        static_ips: vec![],
-        enable_overlapping_ranges: None,
-        attachment: Some(pb::Attachment {
-            container_id: format!("{i:0>200}"),
-            ifname: "eth0".into(),
-            pod_namespace: "ns".into(),
-            pod_name: format!("{i:0>200}"),
-            cni_network: "n".into(),
-            ..Default::default()
-        }),
-    }
+    // Long owner names make every entry big, so the disk fills quickly.
+    requests::allocate("", "10.40.0.0/16")
+        .request_id(format!("disk-{i}"))
+        .container(format!("{i:0>200}"))
+        .pod("ns", format!("{i:0>200}"))
+        .cni_network("n")
+        .build()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,11 +77,10 @@ async fn a_full_disk_fails_writes_and_loses_nothing() {
     let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=48m", "tmpfs"]).arg(&mnt).status().unwrap();
     assert!(ok.success(), "mount tmpfs");
     let _guard = Tmpfs(mnt.clone());
-    let data = mnt.join("data");
-    let log = dir.path().join("node.log");
-    let port = common::free_port();
-
-    let mut node = start(&data, port, &log);
+    let port = free_ports(1)[0];
+    let mut node = launcher(dir.path(), &mnt, port);
+    let log = node.log_path(0);
+    node.start(0, Join::Founder, None).unwrap();
     wait_ready(port, &log).await;
     let mut acked = Vec::new();
     for i in 0..20 {
@@ -143,16 +120,13 @@ async fn a_full_disk_fails_writes_and_loses_nothing() {
     // The node stops rather than serve without durability.
     let mut exited = None;
     for _ in 0..200 {
-        if let Some(status) = node.try_wait().unwrap() {
+        if let Some(status) = node.exited(0) {
             exited = Some(status);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let exited = exited.unwrap_or_else(|| {
-        let _ = node.kill();
-        node.wait().unwrap()
-    });
+    let exited = exited.or_else(|| node.kill(0)).expect("the node process was known");
     assert!(!exited.success(), "it exits with an error");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -164,10 +138,9 @@ async fn a_full_disk_fails_writes_and_loses_nothing() {
     // Space returns: restart, every acknowledged allocation is there, writes work again.
     drop(filler); // tmpfs frees an unlinked file's space only once it is closed
     std::fs::remove_file(mnt.join("filler")).unwrap();
-    let log = dir.path().join("node-restarted.log");
-    let mut node = start(&data, port, &log);
+    node.start(0, Join::Founder, None).unwrap();
     wait_ready(port, &log).await;
-    let req = pb::ListAllocationsRequest { network_name: None, limit: 0, after: String::new(), local: false };
+    let req = requests::list_all(false).build();
     let table: std::collections::BTreeMap<String, String> = client(port)
         .list_allocations(req)
         .await
@@ -181,8 +154,7 @@ async fn a_full_disk_fails_writes_and_loses_nothing() {
         assert_eq!(table.get(&format!("{i:0>200}")), Some(ip), "acknowledged allocation {i} survived");
     }
     client(port).allocate(allocate(99_999)).await.expect("writes work again");
-    let _ = node.kill();
-    let _ = node.wait();
+    node.kill(0);
 }
 
 fn effective_uid() -> u32 {

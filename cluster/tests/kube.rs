@@ -3,10 +3,6 @@
 
 #![cfg(feature = "kubernetes")]
 
-#[allow(dead_code)]
-#[path = "inprocess/support.rs"]
-mod cluster_support;
-
 mod kube {
     pub mod chart;
     pub mod fake_api;

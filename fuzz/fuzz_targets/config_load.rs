@@ -1,4 +1,4 @@
-//! The CNI configuration parser (`raft_store::config::load`): stdin, then optionally (after a NUL
+//! The CNI configuration parser (`plugin::config::load`): stdin, then optionally (after a NUL
 //! byte) a flat file that every candidate path returns. Never panics; whatever it accepts is
 //! bounded and its ranges survive the trip to the node unchanged.
 
@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use raft_store::config::{load, FileSource};
+use plugin::config::{load, FileSource};
 
 struct OneFile<'a>(Option<&'a [u8]>);
 

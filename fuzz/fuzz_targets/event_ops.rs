@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use arbitrary::Arbitrary;
 use ipnet::IpNet;
 use libfuzzer_sys::fuzz_target;
-use raft_store::domain::{
+use ipam::{
     Allocate, Attachment, Command, Event, Gc, Limits, Owner, Range, RangeSpec, Release, ReleaseIp, State,
 };
 use whereabouts_fuzz::{apply_checked, check_no_overlap, check_range, observable, snapshot_round_trip};

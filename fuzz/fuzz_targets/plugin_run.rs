@@ -51,8 +51,10 @@ fuzz_target!(|data: &[u8]| {
         stdin_is_terminal: false,
         stdout: SharedWriter::new(out.clone()),
         stderr: SharedWriter::new(err),
-        files: Box::new(raft_store::config::NoFiles),
+        files: Box::new(plugin::config::NoFiles),
         hostname: Some("fuzz-host".into()),
+        // A DEL that cannot reach the cluster (there is none here) waits in this directory.
+        state_dir: std::env::temp_dir().join("whereabouts-fuzz-state"),
     };
     let status = plugin::run(env, &NoNetwork);
     let stdout = out.bytes();

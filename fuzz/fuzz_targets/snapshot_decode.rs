@@ -1,13 +1,13 @@
-//! Snapshot and backup decoding (`raft_store::domain::snapshot::decode`,
-//! `raft_store::store::decode_backup`): arbitrary bytes give an error or a state that keeps every
+//! Snapshot and backup decoding (`ipam::snapshot::decode`,
+//! `raft_store::decode_backup`): arbitrary bytes give an error or a state that keeps every
 //! invariant and encodes back canonically; the same bytes wrapped in a well-formed backup header
 //! are accepted exactly when they decode as a snapshot.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use raft_store::domain::snapshot;
-use raft_store::store::{decode_backup, encode_backup, BackupHeader};
+use ipam::snapshot;
+use raft_store::{decode_backup, encode_backup, BackupHeader};
 use whereabouts_fuzz::{check_state, snapshot_round_trip};
 
 fuzz_target!(|data: &[u8]| {

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use raft_store::config::{IpamConfig, MAX_RANGES};
-use raft_store::domain::snapshot;
-use raft_store::domain::{AllocationView, Event, PoolUsage, Range, Reply, State};
+use plugin::config::{key_matches, IpamConfig, MAX_RANGES};
+use ipam::snapshot;
+use ipam::{AllocationView, Event, PoolUsage, Range, Reply, State};
 
 /// What clients can see of a state: every allocation and every pool's usage.
 pub fn observable(state: &State) -> (Vec<AllocationView>, Vec<PoolUsage>) {
@@ -76,14 +76,14 @@ pub fn snapshot_round_trip(state: &State) -> State {
 /// repeated request id returns the same reply without acting again.
 pub fn apply_checked(state: &mut State, event: &Event) -> Reply {
     let before = observable(state);
-    let reply = raft_store::domain::apply(state, event);
+    let reply = ipam::apply(state, event);
     check_state(state);
     if reply.is_err() {
         assert_eq!(observable(state), before, "a failed event changed the state: {reply:?}");
     }
     if event.request_id.is_some() && state.limits().request_cache > 0 {
         let after = observable(state);
-        assert_eq!(raft_store::domain::apply(state, event), reply, "a retried request id got another reply");
+        assert_eq!(ipam::apply(state, event), reply, "a retried request id got another reply");
         assert_eq!(observable(state), after, "a retried request id acted twice");
     }
     reply
@@ -94,11 +94,12 @@ pub fn apply_checked(state: &mut State, event: &Event) -> Reply {
 pub fn check_config(c: &IpamConfig) {
     assert!(c.ranges.len() <= MAX_RANGES, "{} ranges", c.ranges.len());
     assert!(c.requested_ips.len() <= MAX_RANGES, "{} requested ips", c.requested_ips.len());
-    assert!(!c.ranges.is_empty() || !c.addresses.is_empty(), "neither ranges nor addresses");
-    if let Some(t) = c.timeout_seconds {
+    // A configuration with neither ranges nor addresses loads (whereabouts' loader accepts it, and
+    // DEL must complete with it); ADD refuses it later, so there is no invariant on that here.
+    if let Some(t) = c.cluster.timeout_seconds {
         assert!(t > 0.0 && t <= 600.0, "timeout {t}");
     }
-    for e in &c.endpoints {
+    for e in &c.cluster.endpoints {
         assert!(e.rsplit_once(':').is_some(), "endpoint {e:?}");
     }
     for r in &c.ranges {
@@ -148,7 +149,7 @@ impl plugin::ClientFactory for NoNetwork {
         &'a self,
         _endpoint: &'a str,
         _timeout: Duration,
-        _tls: Option<&'a raft_store::config::TlsPaths>,
+        _tls: Option<&'a plugin::config::TlsPaths>,
     ) -> plugin::client::BoxFuture<'a, Result<plugin::client::IpamGrpc, String>> {
         Box::pin(async { Err("fuzzing: no network".to_string()) })
     }
@@ -156,23 +157,50 @@ impl plugin::ClientFactory for NoNetwork {
 
 /// Keeps a plugin invocation fast and contained: in every `ipam` section that parses, drops
 /// `log_file` (the fuzzer must not create files) and caps a valid or missing `timeout_seconds` at
-/// 1 ms (the cluster is unreachable, so the budget is spent at once). Invalid values stay, so
-/// their errors are still exercised. Returns `None` when nothing had to change.
+/// 1 ms (the cluster is unreachable, so the budget is spent at once). Keys are found as the plugin
+/// finds them (case-insensitively, as Go does: `"Ipam"`, `"TIMEOUT_SECONDS"`). Invalid values
+/// stay, so their errors are still exercised. Returns `None` when nothing had to change.
 pub fn contain_stdin(stdin: &[u8]) -> Option<Vec<u8>> {
     let mut v: serde_json::Value = serde_json::from_slice(stdin).ok()?;
     let mut changed = false;
-    for ptr in ["/ipam", "/plugins/0/ipam"] {
-        if let Some(serde_json::Value::Object(ipam)) = v.pointer_mut(ptr) {
-            changed |= ipam.remove("log_file").is_some();
-            let valid = match ipam.get("timeout_seconds") {
-                None | Some(serde_json::Value::Null) => true,
-                Some(t) => t.as_f64().is_some_and(|t| t > 0.001 && t <= 600.0),
-            };
-            if valid {
-                ipam.insert("timeout_seconds".into(), serde_json::json!(0.001));
-                changed = true;
+    let serde_json::Value::Object(conf) = &mut v else { return None };
+    for (key, value) in conf.iter_mut() {
+        if key_matches(key, "ipam") {
+            changed |= contain_ipam(value);
+        } else if key_matches(key, "plugins") {
+            for plugin in value.as_array_mut().into_iter().flatten() {
+                for (key, value) in plugin.as_object_mut().into_iter().flatten() {
+                    if key_matches(key, "ipam") {
+                        changed |= contain_ipam(value);
+                    }
+                }
             }
         }
     }
     changed.then(|| serde_json::to_vec(&v).expect("a parsed value encodes"))
+}
+
+/// [`contain_stdin`] for one `ipam` object; whether it changed.
+fn contain_ipam(ipam: &mut serde_json::Value) -> bool {
+    let serde_json::Value::Object(ipam) = ipam else { return false };
+    let before = ipam.len();
+    ipam.retain(|key, _| !key_matches(key, "log_file"));
+    let mut changed = ipam.len() != before;
+    let mut seen = false;
+    for (key, t) in ipam.iter_mut() {
+        if !key_matches(key, "timeout_seconds") {
+            continue;
+        }
+        seen = true;
+        let valid = t.is_null() || t.as_f64().is_some_and(|t| t > 0.001 && t <= 600.0);
+        if valid {
+            *t = serde_json::json!(0.001);
+            changed = true;
+        }
+    }
+    if !seen {
+        ipam.insert("timeout_seconds".into(), serde_json::json!(0.001));
+        changed = true;
+    }
+    changed
 }

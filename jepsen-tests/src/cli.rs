@@ -32,7 +32,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Run real nodes in network namespaces under faults, record and check the history (root).
     /// Exit 0 valid, 1 anomalies, 3 unknown, 5 harness failure.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Deterministic simulation: openraft + the IPAM state machine in memory, seeded faults,
     /// invariants checked at every step. Exit 0 when every seed passes, 1 otherwise.
     Sim(SimArgs),

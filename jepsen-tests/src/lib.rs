@@ -1,7 +1,8 @@
 //! whereabouts-rs chaos suite: the history format ([`history`]), an independent model of the
 //! allocation rules ([`model`]), a linearizability search ([`wgl`]), the checker ([`checker`]),
 //! the chaos harness that runs real nodes in network namespaces under faults ([`harness`]) and
-//! the deterministic simulation of Raft + the IPAM state machine ([`sim`]).
+//! the deterministic simulation of Raft + the IPAM state machine ([`sim`]); both drive the same
+//! client [`workload`].
 
 pub mod checker;
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod model;
 pub mod rng;
 pub mod sim;
 pub mod wgl;
+pub mod workload;

@@ -97,6 +97,26 @@ fn diverging_final_tables_and_failed_final_read_are_reported() {
 }
 
 #[test]
+fn a_member_that_stopped_replicating_is_reported_three_ways() {
+    // A member rolled back to a release that cannot read the log: its roll stalled, the members
+    // never converged, and its local final table misses what it could not apply.
+    let r = assert_reports("stale_member", AnomalyKind::RollStalled);
+    assert_eq!(r.count(AnomalyKind::RollStalled), 1, "{r}");
+    assert_eq!(r.count(AnomalyKind::NotConverged), 1, "{r}");
+    assert_eq!(r.count(AnomalyKind::DivergingFinalTables), 1, "{r}");
+    assert_eq!(r.count(AnomalyKind::LostAllocation), 1, "{r}");
+    let msg = &r.anomalies[&AnomalyKind::DivergingFinalTables].examples[0].message;
+    assert!(msg.contains("10.1.0.2 c1/eth0 vs none"), "{msg}");
+}
+
+#[test]
+fn members_that_did_not_converge_fail_the_run_even_with_equal_tables() {
+    let r = assert_reports("not_converged", AnomalyKind::NotConverged);
+    assert_eq!(r.anomaly_count(), 1, "{r}");
+    assert_eq!(r.anomalies[&AnomalyKind::NotConverged].examples[0].events, vec![2]);
+}
+
+#[test]
 fn no_ok_after_the_last_resume_is_reported() {
     let r = assert_reports("no_recovery", AnomalyKind::NoRecovery);
     assert_eq!(r.liveness.last().map(|l| l.fault.as_str()), Some("resume"));

@@ -1,11 +1,11 @@
-//! Generated concurrent histories (fixed seeds): a correct service always passes, planted bugs
-//! are caught.
+//! Generated concurrent histories from the fake IPAM service (fixed seeds): a correct service
+//! always passes, planted bugs are caught.
 
 mod support;
 
 use jepsen_tests::checker::{check, AnomalyKind, CheckOptions, Verdict};
 use jepsen_tests::history::{Op, ERROR_EXHAUSTED};
-use support::sim::{generate, Bug};
+use support::fake_service::{generate, Bug};
 
 const SEEDS: std::ops::Range<u64> = 1..25;
 

@@ -3,20 +3,17 @@
 //! `host-local` in the same run (interleaved, so both see the same machine load).
 //!
 //! Run: `cargo bench -p plugin --bench add_del_latency` (the node binary is taken from
-//! `WHEREABOUTS_NODE_BIN`, else `target/release/whereabouts-node`). `BENCH_ITERS` sets the
+//! `WHEREABOUTS_NODE_BIN`, else `target/release/whereabouts-node`; see `testkit::node_binary`). `BENCH_ITERS` sets the
 //! number of ADD+DEL pairs per plugin (default 300, after 20 warm-up pairs). Prints a Markdown
 //! table: p50, p99, mean per command and plugin, and the ratio ours / host-local.
-
-#[path = "../tests/e2e/mod.rs"]
-mod e2e;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::cluster::LocalCluster;
 use serde_json::json;
+use testkit::loopback_cluster::LoopbackOptions;
 
 const HOST_LOCAL: &str = "/usr/lib/cni/host-local";
 const OURS: &str = env!("CARGO_BIN_EXE_whereabouts");
@@ -80,10 +77,10 @@ fn ms(d: Duration) -> String {
 fn main() {
     let iters: usize = std::env::var("BENCH_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     assert!(Path::new(HOST_LOCAL).exists(), "{HOST_LOCAL} missing: apt-get install containernetworking-plugins");
-    let cluster = LocalCluster::start(None, 3);
+    let cluster = LoopbackOptions::new(testkit::node_binary::locate(), 3).start_ready(Duration::from_secs(60));
     let dir = tempfile::tempdir().expect("tempdir");
     let ours = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
-        "type": "whereabouts", "range": "10.91.0.0/16", "endpoints": cluster.endpoints}})
+        "type": "whereabouts", "range": "10.91.0.0/16", "endpoints": cluster.endpoints()}})
     .to_string();
     let theirs = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
         "type": "host-local", "dataDir": dir.path().join("host-local"), "ranges": [[{"subnet": "10.92.0.0/16"}]]}})

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use raft_store::domain::ip::parse_ip_sloppy;
+use ipam::ip::parse_ip_sloppy;
 
 /// A malformed `CNI_ARGS` (error code 4).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

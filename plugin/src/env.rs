@@ -1,13 +1,14 @@
 //! The edges of a CNI invocation, injectable (as libcni's `skel` makes `Getenv`, stdin and stdout
-//! replaceable): environment variables, stdin, stdout, stderr, the files the configuration loader
-//! may read, and the host name. [`Env::process`] is the real one; tests build their own.
+//! replaceable): environment variables, stdin, stdout, stderr, the files the plugin reads (flat
+//! file, certificate), the host name and the default state directory. [`Env::process`] is the real
+//! one; tests build their own.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use raft_store::config::FileSource;
+use crate::config::FileSource;
 
 /// A cloneable, thread-safe writer (stdout, stderr, or a log file): tracing and the command share it.
 #[derive(Clone)]
@@ -58,6 +59,8 @@ pub struct Env {
     pub files: Box<dyn FileSource + Send + Sync>,
     /// The host name, the last fallback for the node name.
     pub hostname: Option<String>,
+    /// Where DELs that could not reach the cluster wait, unless `ipam.state_dir` says otherwise.
+    pub state_dir: PathBuf,
 }
 
 impl Env {
@@ -76,6 +79,7 @@ impl Env {
                 .ok()
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty()),
+            state_dir: PathBuf::from(crate::pending::DEFAULT_STATE_DIR),
         }
     }
 
@@ -84,14 +88,9 @@ impl Env {
         self.vars.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    /// The Kubernetes node this plugin runs on: `NODE_NAME`, else `KUBERNETES_NODE_NAME`, else the
-    /// host name ("" if none is known). GC sweeps only this node's attachments.
-    pub fn node_name(&self) -> String {
-        self.var("NODE_NAME")
-            .or_else(|| self.var("KUBERNETES_NODE_NAME"))
-            .map(str::to_string)
-            .or_else(|| self.hostname.clone())
-            .unwrap_or_default()
+    /// The contents of `path` through [`Env::files`], `None` when missing or unreadable.
+    pub fn read_file(&self, path: &Path) -> Option<Vec<u8>> {
+        self.files.read(path).ok().flatten()
     }
 }
 
@@ -106,17 +105,17 @@ mod tests {
             stdin_is_terminal: false,
             stdout: SharedWriter::new(io::sink()),
             stderr: SharedWriter::new(io::sink()),
-            files: Box::new(raft_store::config::NoFiles),
+            files: Box::new(crate::config::NoFiles),
             hostname: hostname.map(str::to_string),
+            state_dir: PathBuf::from("/nonexistent"),
         }
     }
 
     #[test]
-    fn node_name_prefers_node_name_then_kubernetes_node_name_then_hostname() {
-        assert_eq!(env(&[("NODE_NAME", "a"), ("KUBERNETES_NODE_NAME", "b")], Some("h")).node_name(), "a");
-        assert_eq!(env(&[("NODE_NAME", ""), ("KUBERNETES_NODE_NAME", "b")], Some("h")).node_name(), "b");
-        assert_eq!(env(&[], Some("h")).node_name(), "h");
-        assert_eq!(env(&[], None).node_name(), "");
+    fn empty_variables_count_as_unset() {
+        let e = env(&[("NODE_NAME", ""), ("KUBERNETES_NODE_NAME", "b")], Some("h"));
+        assert_eq!((e.var("NODE_NAME"), e.var("KUBERNETES_NODE_NAME")), (None, Some("b")));
+        assert_eq!(e.read_file(Path::new("/x")), None);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The plugin's error enum and the one function that maps it to a CNI error result
 //! ([`to_cni_error`]): the boundary of STYLE.md rule 8 (Status → CNI code).
 
+use crate::config::ConfigError;
+use ipam::FieldError;
 use ipnet::IpNet;
-use raft_store::config::ConfigError;
-use raft_store::domain::FieldError;
 
 use crate::client::ClusterError;
 use crate::cni::error::*;
@@ -46,6 +46,26 @@ pub enum PluginError {
     /// The cluster refused the request or could not be reached within the budget.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// The cluster refused the node name the plugin acts for (with TLS, a plugin certificate allows
+    /// only its own node).
+    #[error(
+        "the cluster refused this plugin acting for node {node:?} (from {origin}): {message}; set ipam.node_name \
+         (or NODE_NAME) to the node named by the plugin's certificate, or use that node's certificate"
+    )]
+    NodeRefused {
+        /// The node name sent.
+        node: String,
+        /// Where it came from.
+        origin: String,
+        /// What the cluster said (it names the certificate's node).
+        message: String,
+    },
+    /// The ADD's earlier DEL is still waiting to be delivered and could not be taken back.
+    #[error("a pending DEL of this attachment could not be taken back: {0}")]
+    PendingStore(String),
+    /// The result cannot be written in the configuration's version.
+    #[error(transparent)]
+    Convert(#[from] crate::cni::v02::NoAddress),
     /// CHECK: the cluster does not hold exactly the addresses of `prevResult`.
     #[error("the cluster does not hold the addresses of prevResult: missing {missing:?}, unexpected {unexpected:?}")]
     CheckMismatch {
@@ -84,6 +104,9 @@ pub fn to_cni_error(err: &PluginError, command: Option<Command>, version: CniVer
         PluginError::Cluster(e) if status => (NOT_AVAILABLE, "the IPAM cluster cannot serve ADD".into(), e.to_string()),
         PluginError::Cluster(e) => cluster_code(e),
         PluginError::CheckMismatch { .. } => (CHECK_MISMATCH, err.to_string(), String::new()),
+        PluginError::NodeRefused { .. } => (PERMISSION_DENIED, err.to_string(), String::new()),
+        PluginError::PendingStore(_) => (TRY_AGAIN_LATER, err.to_string(), String::new()),
+        PluginError::Convert(_) => (INVALID_CONFIG, err.to_string(), String::new()),
         PluginError::BadReply(_) | PluginError::Internal(_) => (INTERNAL, err.to_string(), String::new()),
     };
     CniError { cni_version: version.as_str().to_string(), code, msg, details }
@@ -98,6 +121,9 @@ fn cluster_code(e: &ClusterError) -> (u32, String, String) {
         ClusterError::AddressTaken(m) => (ADDRESS_TAKEN, format!("address taken: {m}"), String::new()),
         ClusterError::OwnerConflict(m) => (OWNER_CONFLICT, format!("owner conflict: {m}"), String::new()),
         ClusterError::Invalid(m) => (INVALID_CONFIG, format!("the cluster refused the request: {m}"), String::new()),
+        ClusterError::PermissionDenied(m) => {
+            (PERMISSION_DENIED, format!("the cluster refused the call: {m}"), String::new())
+        }
         ClusterError::Internal { .. } => (INTERNAL, "internal error in the IPAM cluster".into(), e.to_string()),
     }
 }
@@ -106,7 +132,7 @@ fn cluster_code(e: &ClusterError) -> (u32, String, String) {
 mod tests {
     use super::*;
     use crate::client::Transient;
-    use raft_store::domain::FieldProblem;
+    use ipam::FieldProblem;
 
     fn code(err: PluginError, command: Command) -> u32 {
         to_cni_error(&err, Some(command), CniVersion::V1_0_0).code
@@ -153,6 +179,17 @@ mod tests {
         assert_eq!(code(PluginError::NoLeader("x".into()), Command::Status), 50);
         assert_eq!(code(PluginError::PoolExhausted("x".into()), Command::Status), 50);
         assert_eq!(code(PluginError::BadReply("x".into()), add), 999);
+        assert_eq!(code(ClusterError::PermissionDenied("m".into()).into(), add), 104);
+        let refused = PluginError::NodeRefused {
+            node: "host-1".into(),
+            origin: "the host name".into(),
+            message: "permission denied: allocate: node kubelet-1 may not act on node \"host-1\"'s attachments".into(),
+        };
+        let e = to_cni_error(&refused, Some(add), CniVersion::V1_0_0);
+        assert_eq!(e.code, 104);
+        assert!(e.msg.contains("\"host-1\"") && e.msg.contains("kubelet-1"), "both names: {}", e.msg);
+        assert_eq!(code(PluginError::PendingStore("x".into()), add), 11);
+        assert_eq!(code(crate::cni::v02::NoAddress(CniVersion::V0_2_0).into(), add), 7);
         assert_eq!(code(PluginError::Internal("x".into()), add), 999);
     }
 }

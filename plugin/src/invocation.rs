@@ -163,8 +163,9 @@ mod tests {
             stdin_is_terminal: false,
             stdout: SharedWriter::new(std::io::sink()),
             stderr: SharedWriter::new(std::io::sink()),
-            files: Box::new(raft_store::config::NoFiles),
+            files: Box::new(crate::config::NoFiles),
             hostname: None,
+            state_dir: std::path::PathBuf::from("/nonexistent"),
         }
     }
 

@@ -8,16 +8,17 @@
 //! only place errors become CNI codes. [`run`] is the entry point, with the outside world
 //! injected through [`Env`] and [`ClientFactory`].
 
-#![warn(missing_docs)]
-
 pub mod client;
 pub mod cni;
 pub mod cni_args;
 pub mod commands;
+pub mod config;
 pub mod env;
 pub mod error;
 pub mod invocation;
 pub mod logging;
+pub mod node_name;
+pub mod pending;
 pub mod request;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -74,6 +75,10 @@ pub fn run(mut env: Env, factory: &dyn ClientFactory) -> i32 {
         for w in &req.warnings {
             tracing::warn!(field = %w.field, "{}", w.message);
         }
+        if let Some(problem) = &req.config_problem {
+            tracing::warn!("the configuration would not pass ADD ({problem}); DEL releases by owner anyway");
+        }
+        tracing::debug!(node = %req.node.name, source = %req.node.source, "node name");
         let outcome = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -100,8 +105,8 @@ fn version(env: &mut Env) -> i32 {
     } else {
         request::read_stdin(env)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-            .and_then(|v| v.get("cniVersion").and_then(|v| v.as_str()).map(str::to_string))
+            .and_then(|bytes| config::read_netconf(&bytes).ok())
+            .and_then(|n| n.value.get("cniVersion").and_then(|v| v.as_str()).map(str::to_string))
     };
     let json = serde_json::to_string_pretty(&VersionResult::new(asked.as_deref())).expect("serializable");
     match print(env, &json) {

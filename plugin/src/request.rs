@@ -1,12 +1,17 @@
 //! One invocation, parsed and validated in the order libcni's `skel` checks things: environment
 //! (code 4), stdin (5), JSON (6), version (1, including commands the version does not allow),
 //! then the configuration (7). Everything after this trusts the [`Request`].
+//!
+//! DEL is the exception to "a bad configuration is code 7": it needs only the network's names and
+//! the cluster's location to release by owner, so a configuration ADD would refuse (a range with
+//! no usable address, a bad exclude) still gets its DEL served, with the problem logged.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use raft_store::config::{self, IpamConfig, MAX_CONFIG_BYTES};
-use raft_store::domain::{FieldError, FieldProblem, Warning};
+use crate::config::{self, ConfigError, IpamConfig, MAX_CONFIG_BYTES};
+use ipam::{FieldError, FieldProblem, Warning};
 use serde_json::Value;
 
 use crate::client::{new_request_id, Budget, DEFAULT_BUDGET};
@@ -15,6 +20,7 @@ use crate::cni_args::CniArgs;
 use crate::env::Env;
 use crate::error::PluginError;
 use crate::invocation::{Command, Invocation};
+use crate::node_name::NodeName;
 
 /// A validated invocation (anything but VERSION).
 #[derive(Debug)]
@@ -23,8 +29,11 @@ pub struct Request {
     pub invocation: Invocation,
     /// The version results and errors are printed in.
     pub version: CniVersion,
-    /// The validated IPAM configuration (flat file merged).
+    /// The validated IPAM configuration (flat file merged); for a DEL whose configuration was
+    /// refused, only its names and cluster keys (see [`Request::config_problem`]).
     pub config: IpamConfig,
+    /// Why the configuration was refused, for a DEL served anyway.
+    pub config_problem: Option<String>,
     /// Configuration warnings to log.
     pub warnings: Vec<Warning>,
     /// The network configuration as given, for keys the loader does not read
@@ -32,8 +41,10 @@ pub struct Request {
     pub raw: Value,
     /// Parsed `CNI_ARGS`.
     pub args: CniArgs,
-    /// This node's name (see [`Env::node_name`]).
-    pub node: String,
+    /// The node this plugin acts for, and where the name came from.
+    pub node: NodeName,
+    /// Where DELs that could not reach the cluster wait (`ipam.state_dir`, else the default).
+    pub state_dir: PathBuf,
     /// Id of every write of this invocation, reused on retries.
     pub request_id: String,
     /// The total time budget, started when the invocation started.
@@ -46,30 +57,40 @@ pub fn load(env: &mut Env, invocation: Invocation, started: Instant) -> Result<R
     let latest = |e: PluginError| (e, CniVersion::LATEST);
     let args = CniArgs::parse(&invocation.args).map_err(|e| latest(e.into()))?;
     let stdin = read_stdin(env).map_err(latest)?;
-    let raw: Value =
-        serde_json::from_slice(&stdin).map_err(|e| latest(config::ConfigError::Json(e.to_string()).into()))?;
-    let version = version_of(&raw).map_err(latest)?;
+    let netconf = config::read_netconf(&stdin).map_err(|e| latest(e.into()))?;
+    let version = version_of(&netconf.value).map_err(latest)?;
     let with_version = |e: PluginError| (e, version);
     if let Some(minimum) = CniVersion::minimum_for(invocation.command.as_str()) {
         if version < minimum {
             return Err(with_version(PluginError::CommandNotAllowed { command: invocation.command, version }));
         }
     }
-    let loaded = config::load(&stdin, env.files.as_ref()).map_err(|e| with_version(e.into()))?;
+    let (loaded, config_problem) = match config::load_netconf(&netconf, env.files.as_ref()) {
+        Ok(loaded) => (loaded, None),
+        Err(e @ (ConfigError::Field(_) | ConfigError::FlatFile { .. })) if invocation.command == Command::Del => {
+            (config::load_for_release(&netconf, env.files.as_ref()), Some(e.to_string()))
+        }
+        Err(e) => return Err(with_version(e.into())),
+    };
     validate_network_name(&loaded.config.cni_network).map_err(|e| with_version(e.into()))?;
-    let total = loaded.config.timeout_seconds.map(Duration::from_secs_f64).unwrap_or(DEFAULT_BUDGET);
+    let total = loaded.config.cluster.timeout_seconds.map(Duration::from_secs_f64).unwrap_or(DEFAULT_BUDGET);
     let total = match invocation.command {
         // STATUS is polled by runtimes: answer quickly.
         Command::Status => total.min(STATUS_BUDGET_CAP),
         _ => total,
     };
+    let node = NodeName::resolve(&loaded.config.cluster, env);
+    let state_dir =
+        loaded.config.cluster.state_dir.as_ref().map(PathBuf::from).unwrap_or_else(|| env.state_dir.clone());
     Ok(Request {
         version,
         config: loaded.config,
+        config_problem,
         warnings: loaded.warnings,
-        raw,
+        raw: netconf.value,
         args,
-        node: env.node_name(),
+        node,
+        state_dir,
         request_id: new_request_id(),
         budget: Budget::since(started, total),
         invocation,
@@ -141,7 +162,8 @@ mod tests {
     fn version_comes_from_cni_version_and_list() {
         assert_eq!(version_of(&json!({"cniVersion": "0.4.0"})).unwrap(), CniVersion::V0_4_0);
         assert_eq!(version_of(&json!({"cniVersion": "0.3.1", "cniVersions": ["1.0.0"]})).unwrap(), CniVersion::V1_0_0);
-        assert!(matches!(version_of(&json!({})), Err(PluginError::Incompatible(_))));
+        assert_eq!(version_of(&json!({})).unwrap(), CniVersion::V0_1_0, "no cniVersion means 0.1.0");
+        assert!(matches!(version_of(&json!({"cniVersion": "9.9.9"})), Err(PluginError::Incompatible(_))));
         assert!(matches!(version_of(&json!({"cniVersion": 1})), Err(PluginError::Field(f)) if f.field == "cniVersion"));
         assert!(
             matches!(version_of(&json!({"cniVersions": "1.0.0"})), Err(PluginError::Field(f)) if f.field == "cniVersions")

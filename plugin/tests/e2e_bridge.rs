@@ -4,7 +4,7 @@
 //! namespace owned by the test; containers are further namespaces. Everything is removed on drop.
 //!
 //! Needs root, iproute2, ping, `/usr/lib/cni/{bridge,macvlan}` and the node binary (see
-//! `e2e/cluster.rs`). Run: `cargo test -p plugin --test e2e_bridge` (after building
+//! `testkit::node_binary`). Run: `cargo test -p plugin --test e2e_bridge` (after building
 //! `whereabouts-node` into the same target directory, or with `WHEREABOUTS_NODE_BIN=...`).
 
 mod e2e;
@@ -13,11 +13,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use e2e::cluster::{block_on_in, client, LocalCluster};
 use e2e::cni::{debian_plugin, exec, Call, Outcome, WHEREABOUTS};
-use e2e::netns::{can_create_namespaces, Netns};
 use proto::ipam::ReleaseIpRequest;
 use serde_json::{json, Value};
+use testkit::loopback_cluster::{connect, LoopbackCluster, LoopbackOptions};
+use testkit::netns::{block_on_in, can_create_namespaces, Netns};
 
 /// One test at a time: each starts its own cluster, and the machine has two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -28,7 +28,7 @@ const MARGIN: Duration = Duration::from_secs(5);
 
 /// A cluster and namespaces for one test. Fields drop in order: nodes first, then namespaces.
 struct Fixture {
-    cluster: LocalCluster,
+    cluster: LoopbackCluster,
     containers: Vec<Netns>,
     host: Netns,
     dir: tempfile::TempDir,
@@ -41,15 +41,18 @@ impl Fixture {
         }
         debian_plugin("bridge");
         let pid = std::process::id();
-        let host = Netns::create(&format!("wb-{tag}-{pid}-h"));
-        let containers = (0..containers).map(|i| Netns::create(&format!("wb-{tag}-{pid}-{i}"))).collect();
-        let cluster = LocalCluster::start(Some(&host.name), 3);
+        let netns = |name: String| Netns::create(&name).unwrap_or_else(|e| panic!("netns {name}: {e}"));
+        let host = netns(format!("wb-{tag}-{pid}-h"));
+        let containers = (0..containers).map(|i| netns(format!("wb-{tag}-{pid}-{i}"))).collect();
+        let cluster = LoopbackOptions::new(testkit::node_binary::locate(), 3)
+            .netns(Some(host.name()))
+            .start_ready(Duration::from_secs(60));
         let dir = tempfile::tempdir().expect("tempdir");
         Fixture { cluster, containers, host, dir }
     }
 
     fn host(&self) -> Option<&str> {
-        Some(&self.host.name)
+        Some(self.host.name())
     }
 
     /// The whereabouts `ipam` section for this cluster.
@@ -57,7 +60,7 @@ impl Fixture {
         let mut ipam = json!({
             "type": "whereabouts",
             "range": range,
-            "endpoints": self.cluster.endpoints,
+            "endpoints": self.cluster.endpoints(),
             "timeout_seconds": 20,
             "log_file": self.dir.path().join("whereabouts.log").to_str().unwrap(),
             "log_level": "debug",
@@ -95,8 +98,8 @@ fn first_ip(result: &Value) -> (String, String) {
 }
 
 fn ping(from: &Netns, to: &str) {
-    let out = from.exec("ping", &["-c", "1", "-W", "3", to]);
-    assert!(out.status.success(), "ping {to} from {}: {}", from.name, String::from_utf8_lossy(&out.stdout));
+    let out = from.exec("ping", &["-c", "1", "-W", "3", to]).expect("run ping");
+    assert!(out.status.success(), "ping {to} from {}: {}", from.name(), String::from_utf8_lossy(&out.stdout));
 }
 
 #[test]
@@ -113,8 +116,8 @@ fn bridge_two_namespaces_get_distinct_addresses_ping_and_del_frees_them() {
     for cidr in [&cidr_a, &cidr_b] {
         assert!(cidr.starts_with("10.77.0.") && cidr.ends_with("/24"), "{cidr}");
     }
-    assert!(f.containers[0].ip(&["-o", "addr", "show", "eth0"]).contains(&cidr_a));
-    assert!(f.containers[1].ip(&["-o", "addr", "show", "eth0"]).contains(&cidr_b));
+    assert!(f.containers[0].ip(&["-o", "addr", "show", "eth0"]).expect("ip addr").contains(&cidr_a));
+    assert!(f.containers[1].ip(&["-o", "addr", "show", "eth0"]).expect("ip addr").contains(&cidr_b));
     ping(&f.containers[0], &ip_b);
     ping(&f.containers[1], &ip_a);
     assert_eq!(f.cluster.allocations("").len(), 2, "{}", f.plugin_log());
@@ -125,8 +128,8 @@ fn bridge_two_namespaces_get_distinct_addresses_ping_and_del_frees_them() {
 
     f.bridge(&Call::new("DEL", "e2e-c0", &p0), &conf).ok();
     // The second container's namespace is gone before its DEL: still success, still freed.
-    let gone = f.containers[1].name.clone();
-    e2e::netns::ip(&["netns", "del", &gone]);
+    let gone = f.containers[1].name().to_string();
+    testkit::netns::ip(&["netns", "del", &gone]).expect("delete the namespace");
     f.bridge(&Call::new("DEL", "e2e-c1", &p1), &conf).ok();
     f.bridge(&Call::new("DEL", "e2e-c1", &p1), &conf).ok();
     assert!(f.cluster.allocations("").is_empty(), "DEL frees every address");
@@ -151,9 +154,9 @@ fn check_passes_after_add_and_fails_after_a_release_behind_its_back() {
     f.bridge(&Call::new("CHECK", "e2e-ck", &p0), &check_conf).ok();
 
     let (ip, _) = first_ip(&added.json);
-    let endpoint = f.cluster.endpoints[1].clone();
+    let endpoint = f.cluster.endpoint(1).to_string();
     let released = block_on_in(f.host(), || async move {
-        let mut c = client(&endpoint).await.expect("connect");
+        let mut c = connect(&endpoint).await.expect("connect");
         let req = ReleaseIpRequest {
             request_id: "e2e-release-behind-its-back".into(),
             network_name: String::new(),
@@ -233,15 +236,11 @@ fn macvlan_namespaces_get_distinct_addresses_and_ping() {
     debian_plugin("macvlan");
     // The parent link: a dummy where the kernel has it, else one end of a veth pair (both ends in
     // the test's host namespace).
-    let dummy = std::process::Command::new(e2e::cluster::ip_binary())
-        .args(["-n", &f.host.name, "link", "add", "wbparent0", "type", "dummy"])
-        .output()
-        .expect("ip");
-    if !dummy.status.success() {
-        f.host.ip(&["link", "add", "wbparent0", "type", "veth", "peer", "name", "wbparent1"]);
-        f.host.ip(&["link", "set", "wbparent1", "up"]);
+    if f.host.ip(&["link", "add", "wbparent0", "type", "dummy"]).is_err() {
+        f.host.ip(&["link", "add", "wbparent0", "type", "veth", "peer", "name", "wbparent1"]).expect("veth");
+        f.host.ip(&["link", "set", "wbparent1", "up"]).expect("veth up");
     }
-    f.host.ip(&["link", "set", "wbparent0", "up"]);
+    f.host.ip(&["link", "set", "wbparent0", "up"]).expect("parent up");
     let conf = json!({"cniVersion": "1.0.0", "name": "wbe2e-mv", "type": "macvlan", "master": "wbparent0",
                       "mode": "bridge", "ipam": f.ipam("10.81.0.0/24", json!({}))});
     let (p0, p1) = (f.containers[0].path(), f.containers[1].path());
@@ -251,7 +250,7 @@ fn macvlan_namespaces_get_distinct_addresses_and_ping() {
     let (ip_a, cidr_a) = first_ip(&a.json);
     let (ip_b, _) = first_ip(&b.json);
     assert_ne!(ip_a, ip_b);
-    assert!(f.containers[0].ip(&["-o", "addr", "show", "eth0"]).contains(&cidr_a));
+    assert!(f.containers[0].ip(&["-o", "addr", "show", "eth0"]).expect("ip addr").contains(&cidr_a));
     ping(&f.containers[0], &ip_b);
     for (id, p) in [("mv-c0", &p0), ("mv-c1", &p1)] {
         exec(&mv, f.host(), &Call::new("DEL", id, p), &conf.to_string(), CALL_TIMEOUT).ok();

@@ -5,15 +5,22 @@
 
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 
-/// `whereabouts.ipam.v1`: the IPAM service.
+/// `whereabouts.ipam.v1`: the IPAM service (generated; the field docs are the `.proto` comments).
+#[allow(missing_docs)]
 pub mod ipam {
     tonic::include_proto!("whereabouts.ipam.v1");
 }
 
-/// `whereabouts.raft.v1`: Raft RPCs between nodes.
+/// `whereabouts.raft.v1`: Raft RPCs between nodes (generated).
+#[allow(missing_docs)]
 pub mod raft {
     tonic::include_proto!("whereabouts.raft.v1");
 }
+
+/// The current tree's `ipam.proto` and `raft.proto` as a binary `google.protobuf.FileDescriptorSet`
+/// (with source info), written by the build script from the same protoc run as the generated code:
+/// what the wire-compatibility test compares with the releases' baselines in `compat/`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/file_descriptor_set.binpb"));
 
 /// gRPC metadata key carrying a stable, machine-readable error reason (see `ipam.proto`).
 pub const ERROR_REASON_KEY: &str = "x-whereabouts-error";

@@ -1,8 +1,9 @@
 //! `raft.proto` ↔ openraft: typed votes and log ids, postcard-encoded entry payloads, JSON
 //! snapshot metadata.
 
-use openraft::{CommittedLeaderId, EntryPayload, LeaderId};
+use openraft::{CommittedLeaderId, LeaderId};
 use proto::raft as pb;
+use raft_store::entry_codec;
 use raft_store::types::{typ, NodeId, TypeConfig};
 
 /// A message that could not be decoded.
@@ -55,7 +56,8 @@ pub fn append_to_pb(
         .entries
         .iter()
         .map(|e| {
-            let payload = postcard::to_stdvec(&e.payload).map_err(|err| DecodeError(err.to_string()))?;
+            let payload = entry_codec::encode_payload(&e.payload, || format!("log entry {}", e.log_id.index))
+                .map_err(|err| DecodeError(err.to_string()))?;
             Ok(pb::Entry { log_id: Some(log_id_to_pb(&e.log_id)), payload })
         })
         .collect::<Result<_, DecodeError>>()?;
@@ -76,8 +78,8 @@ pub fn append_from_pb(
         .into_iter()
         .map(|e| {
             let log_id = log_id_from_pb(e.log_id.ok_or_else(|| missing("entry.log_id"))?)?;
-            let payload: EntryPayload<TypeConfig> = postcard::from_bytes(&e.payload)
-                .map_err(|err| DecodeError(format!("entry {}: {err}", log_id.index)))?;
+            let payload = entry_codec::decode_payload(&e.payload, || format!("log entry {}", log_id.index))
+                .map_err(|err| DecodeError(err.to_string()))?;
             Ok(typ::Entry { log_id, payload })
         })
         .collect::<Result<_, DecodeError>>()?;
@@ -175,6 +177,7 @@ pub fn snapshot_from_pb(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use openraft::EntryPayload;
     use raft_store::types::Batch;
 
     #[test]
@@ -185,7 +188,9 @@ mod tests {
             prev_log_id: Some(log_id(2, 9)),
             entries: vec![
                 typ::Entry { log_id: log_id(3, 10), payload: EntryPayload::Blank },
-                typ::Entry { log_id: log_id(3, 11), payload: EntryPayload::Normal(Batch::default()) },
+                typ::Entry { log_id: log_id(3, 11), payload: EntryPayload::Normal(Batch::new(vec![], 1)) },
+                // The wire keeps each entry's format: a follower stores what the leader wrote.
+                typ::Entry { log_id: log_id(3, 12), payload: EntryPayload::Normal(Batch::new(vec![], 2)) },
             ],
             leader_commit: None,
         };

@@ -9,25 +9,25 @@
 //! per pool are made first, unmeasured. The report (`-o json`) has `etcd-scheme-bench`'s schema.
 
 mod client;
+mod node_client;
 mod report;
+mod timeline;
 mod workload;
 
 use crate::tls::Transport;
-use std::collections::VecDeque;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hdrhistogram::Histogram;
+use loadgen::{driver, limits, Limits, Mix, Plan, PoolRange, PoolSize, Progress, Setup};
 use tokio::time::Instant;
 
 use super::Output;
-use client::{unix_ns, Conn, Op};
-use report::{ErrorKinds, LatencySummary, Report};
-use workload::PoolRange;
+use client::{Conn, Op};
+use node_client::NodeClient;
+use report::{NodeExtras, Report, SYSTEM};
 
 /// `whereabouts-ctl bench` options.
 #[derive(Debug, Clone, clap::Args)]
@@ -54,8 +54,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10.0)]
     pub op_timeout: f64,
     /// allocate:release ratio per client: 1:1 steady state, 1:0 fills.
-    #[arg(long, default_value = "1:1", value_parser = parse_mix)]
-    pub mix: (u32, u32),
+    #[arg(long, default_value = "1:1")]
+    pub mix: Mix,
     /// Allocations made in each pool before the run (unmeasured), e.g. 2048 for a half-full /20.
     #[arg(long, default_value_t = 0)]
     pub prefill: u64,
@@ -79,131 +79,6 @@ pub struct BenchArgs {
     /// Print no progress line.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-fn parse_mix(s: &str) -> Result<(u32, u32), String> {
-    let (a, r) = s.split_once(':').ok_or("expected allocate:release, e.g. 1:1")?;
-    let a = a.trim().parse::<u32>().map_err(|e| format!("allocate part: {e}"))?;
-    let r = r.trim().parse::<u32>().map_err(|e| format!("release part: {e}"))?;
-    if a == 0 {
-        return Err("allocate part must be ≥ 1".into());
-    }
-    Ok((a, r))
-}
-
-fn seconds(name: &str, s: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(s).with_context(|| format!("--{name} {s} is not a valid number of seconds"))
-}
-
-/// Counters shared with the progress line.
-#[derive(Debug, Default)]
-struct Live {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    retries: AtomicU64,
-    issued: AtomicU64,
-}
-
-/// One line of `--timeline`.
-struct Row {
-    op_start_ns: u64,
-    attempt_sent_ns: u64,
-    end_ns: u64,
-    release: bool,
-    ok: bool,
-    attempts: u32,
-}
-
-/// Most timeline rows a client keeps (bounds memory on long runs).
-const MAX_ROWS_PER_CLIENT: usize = 2_000_000;
-
-struct ClientResult {
-    alloc: Histogram<u64>,
-    release: Histogram<u64>,
-    errors: ErrorKinds,
-    rows: Vec<Row>,
-}
-
-struct ClientPlan {
-    network: Arc<str>,
-    cidr: String,
-    mix: (u32, u32),
-    ops: Option<u64>,
-    retry: bool,
-    timeline: bool,
-    stop_at: Instant,
-    hard_stop: Instant,
-    op_timeout: Duration,
-    live: Arc<Live>,
-}
-
-async fn run_client(plan: ClientPlan, mut conn: Conn) -> ClientResult {
-    let mut res = ClientResult {
-        alloc: report::new_histogram(),
-        release: report::new_histogram(),
-        errors: ErrorKinds::default(),
-        rows: Vec::new(),
-    };
-    let mut held: VecDeque<proto::ipam::Attachment> = VecDeque::new();
-    let (a, r) = plan.mix;
-    for cycle in 0u64.. {
-        if Instant::now() >= plan.stop_at {
-            break;
-        }
-        if plan.ops.is_some_and(|limit| plan.live.issued.fetch_add(1, Relaxed) >= limit) {
-            break;
-        }
-        let (op, owner) = {
-            let mut rng = rand::rng();
-            let id = workload::request_id(&mut rng);
-            let want_release = cycle % u64::from(a + r) >= u64::from(a);
-            match if want_release { held.pop_front() } else { None } {
-                Some(owner) => (Op::Release(workload::release(&plan.network, &owner, id)), owner),
-                None => {
-                    let owner = workload::attachment(&mut rng);
-                    (Op::Allocate(workload::allocate(&plan.network, &plan.cidr, owner.clone(), id)), owner)
-                }
-            }
-        };
-        let is_release = matches!(op, Op::Release(_));
-        let op_start_ns = if plan.timeline { unix_ns() } else { 0 };
-        let started = Instant::now();
-        let deadline = (started + plan.op_timeout).min(plan.hard_stop);
-        let result = conn.run(&op, deadline, plan.retry).await;
-        let elapsed = started.elapsed();
-        let mut row = Row { op_start_ns, attempt_sent_ns: 0, end_ns: 0, release: is_release, ok: false, attempts: 0 };
-        match result {
-            Ok(done) => {
-                report::record(if is_release { &mut res.release } else { &mut res.alloc }, elapsed);
-                if !is_release {
-                    held.push_back(owner);
-                }
-                plan.live.ok.fetch_add(1, Relaxed);
-                plan.live.retries.fetch_add(u64::from(done.attempts - 1), Relaxed);
-                (row.ok, row.attempts, row.attempt_sent_ns) = (true, done.attempts, done.attempt_sent_ns);
-            }
-            Err(failure) => {
-                plan.live.errors.fetch_add(1, Relaxed);
-                if Instant::now() >= plan.hard_stop {
-                    res.errors.cut_at_hard_stop += 1;
-                } else {
-                    failure.count(&mut res.errors);
-                }
-                if is_release {
-                    // Unknown outcome: keep the owner, a later release is idempotent.
-                    held.push_back(owner);
-                }
-            }
-        }
-        if plan.timeline && res.rows.len() < MAX_ROWS_PER_CLIENT {
-            row.end_ns = unix_ns();
-            res.rows.push(row);
-        }
-        if Instant::now() >= plan.hard_stop {
-            break;
-        }
-    }
-    res
 }
 
 /// Makes `per_pool` allocations in each pool with 128 concurrent clients spread over the
@@ -288,17 +163,14 @@ pub async fn run(endpoints: Vec<String>, transport: Transport, out: Output, args
 async fn bench(endpoints: Vec<String>, transport: Transport, out: Output, args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!endpoints.is_empty(), "no endpoints (use --endpoints)");
     anyhow::ensure!(args.clients > 0 && args.pools > 0, "--clients and --pools must be > 0");
-    let duration = seconds("duration", args.duration.unwrap_or(if args.ops.is_some() { 60.0 } else { 10.0 }))?;
-    let grace = seconds("grace", args.grace)?;
-    let op_timeout = seconds("op-timeout", args.op_timeout)?;
-    let prefill_limit = seconds("prefill-timeout", args.prefill_timeout)?;
-    let ranges =
-        (0..args.pools).map(|i| PoolRange::new(i, args.pool_size, args.ipv6)).collect::<anyhow::Result<Vec<_>>>()?;
+    let limits = Limits::from_flags(args.ops, args.duration, args.grace, args.op_timeout)?;
+    let prefill_limit = limits::seconds("prefill-timeout", args.prefill_timeout)?;
+    let ranges = PoolRange::layout(args.pools, args.pool_size, args.ipv6)?;
+    let usable = workload::usable(&ranges[0]);
     anyhow::ensure!(
-        u128::from(args.prefill) <= ranges[0].usable(),
-        "--prefill {} exceeds the {} usable addresses of a pool",
-        args.prefill,
-        ranges[0].usable()
+        u128::from(args.prefill) <= usable,
+        "--prefill {} exceeds the {usable} usable addresses of a pool",
+        args.prefill
     );
     let cidrs: Vec<String> = ranges.iter().map(PoolRange::cidr).collect();
     let network: Arc<str> = match &args.network {
@@ -312,78 +184,36 @@ async fn bench(endpoints: Vec<String>, transport: Transport, out: Output, args: 
     }
     let prefill_s = prefill_start.elapsed().as_secs_f64();
 
-    let mut conns = Vec::with_capacity(args.clients as usize);
+    let mut clients = Vec::with_capacity(args.clients as usize);
     for c in 0..args.clients as usize {
-        conns.push(Conn::connect(&transport, &endpoints, c % endpoints.len()).await?);
-    }
-    let live = Arc::new(Live::default());
-    let start = Instant::now();
-    let stop_at = start + duration;
-    let hard_stop = stop_at + grace;
-    let mut tasks = Vec::with_capacity(conns.len());
-    for (c, conn) in conns.into_iter().enumerate() {
-        let plan = ClientPlan {
+        clients.push(NodeClient {
+            conn: Conn::connect(&transport, &endpoints, c % endpoints.len()).await?,
             network: network.clone(),
             cidr: cidrs[c % cidrs.len()].clone(),
-            mix: args.mix,
-            ops: args.ops,
             retry: args.retry,
             timeline: args.timeline.is_some(),
-            stop_at,
-            hard_stop,
-            op_timeout,
-            live: live.clone(),
-        };
-        tasks.push(tokio::spawn(run_client(plan, conn)));
+            rows: Vec::new(),
+        });
     }
-    let progress = (!args.quiet).then(|| tokio::spawn(progress(live.clone(), start)));
-
-    let mut alloc = report::new_histogram();
-    let mut rel = report::new_histogram();
-    let mut errors = ErrorKinds::default();
-    let mut rows = Vec::new();
-    for task in tasks {
-        let r = task.await.context("client task panicked")?;
-        alloc.add(&r.alloc).context("merging histograms")?;
-        rel.add(&r.release).context("merging histograms")?;
-        errors.add(&r.errors);
-        rows.extend(r.rows);
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    if let Some(p) = progress {
-        p.abort();
-    }
+    let progress = if args.quiet { Progress::Quiet } else { Progress::Retries };
+    let finished = driver::run(clients, Plan { mix: args.mix, limits, progress }).await?;
     if let Some(path) = &args.timeline {
-        write_timeline(path, &mut rows).with_context(|| format!("writing {}", path.display()))?;
+        let mut rows: Vec<_> = finished.clients.into_iter().flat_map(|c| c.rows).collect();
+        timeline::write(path, &mut rows).with_context(|| format!("writing {}", path.display()))?;
     }
 
-    let mut all = alloc.clone();
-    all.add(&rel).context("merging histograms")?;
-    let ops_ok = all.len();
-    let report = Report {
-        system: "whereabouts-rs".into(),
+    let setup = Setup {
+        system: SYSTEM,
         clients: args.clients,
         pools: args.pools,
-        ops_ok,
-        errors: errors.total(),
-        conflicts: 0,
-        duration_s: (elapsed * 1000.0).round() / 1000.0,
-        throughput: if elapsed > 0.0 { (ops_ok as f64 / elapsed * 10.0).round() / 10.0 } else { 0.0 },
-        latency_ms: LatencySummary::from_histogram(&all),
-        retries: live.retries.load(Relaxed),
-        allocations_ok: alloc.len(),
-        releases_ok: rel.len(),
-        allocate_latency_ms: LatencySummary::from_histogram(&alloc),
-        release_latency_ms: LatencySummary::from_histogram(&rel),
-        pool_size: args.pool_size.to_string(),
+        pool_size: PoolSize::Decimal(args.pool_size),
         prefill: args.prefill,
-        mix: format!("{}:{}", args.mix.0, args.mix.1),
+        mix: args.mix,
         ipv6: args.ipv6,
-        error_kinds: errors,
-        network: network.to_string(),
-        endpoints,
-        prefill_s: (prefill_s * 1000.0).round() / 1000.0,
     };
+    let extras =
+        NodeExtras { network: network.to_string(), endpoints, prefill_s: (prefill_s * 1000.0).round() / 1000.0 };
+    let report = Report::new(setup, finished.measured, extras);
     match out {
         Output::Json => println!("{}", serde_json::to_string(&report)?),
         Output::Table => print!("{}", report.to_text()),
@@ -391,46 +221,9 @@ async fn bench(endpoints: Vec<String>, transport: Transport, out: Output, args: 
     Ok(())
 }
 
-fn write_timeline(path: &std::path::Path, rows: &mut [Row]) -> std::io::Result<()> {
-    rows.sort_by_key(|r| r.end_ns);
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(w, "op_start_ns,attempt_sent_ns,end_ns,op,ok,attempts")?;
-    for r in rows.iter() {
-        let op = if r.release { "release" } else { "allocate" };
-        writeln!(w, "{},{},{},{op},{},{}", r.op_start_ns, r.attempt_sent_ns, r.end_ns, u8::from(r.ok), r.attempts)?;
-    }
-    w.flush()
-}
-
-/// About once a second: elapsed time, ok ops (and the rate over the last second), retries, errors.
-async fn progress(live: Arc<Live>, start: Instant) {
-    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
-    let mut last = 0;
-    loop {
-        tick.tick().await;
-        let ok = live.ok.load(Relaxed);
-        eprintln!(
-            "[{:6.1}s] ok {ok} (+{}/s)  retries {}  errors {}",
-            start.elapsed().as_secs_f64(),
-            ok - last,
-            live.retries.load(Relaxed),
-            live.errors.load(Relaxed),
-        );
-        last = ok;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mix_parses_and_rejects() {
-        assert_eq!(parse_mix("1:1"), Ok((1, 1)));
-        assert_eq!(parse_mix("3:0"), Ok((3, 0)));
-        assert!(parse_mix("0:1").is_err());
-        assert!(parse_mix("1").is_err());
-    }
 
     #[test]
     fn the_command_line_is_well_formed() {
@@ -452,9 +245,11 @@ mod tests {
         .unwrap();
         match cli.command {
             super::super::Command::Bench(b) => {
-                assert_eq!((b.clients, b.mix, b.pool_size), (64, (1, 0), 1u128 << 64));
+                assert_eq!((b.clients, b.mix, b.pool_size), (64, Mix::new(1, 0).unwrap(), 1u128 << 64));
             }
             other => panic!("{other:?}"),
         }
+        let bad_mix = super::super::Cli::try_parse_from(["whereabouts-ctl", "bench", "--mix", "0:1"]);
+        assert!(bad_mix.is_err(), "a mix without allocations is refused");
     }
 }

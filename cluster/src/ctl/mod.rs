@@ -4,6 +4,7 @@
 mod bench;
 mod certs;
 mod client;
+mod cluster_version;
 #[cfg(feature = "kubernetes")]
 mod import;
 mod output;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use proto::ipam as pb;
+use raft_store::types::{display_id, node_id};
 
 use client::Cluster;
 pub use output::Output;
@@ -53,8 +55,9 @@ pub enum Command {
     Members,
     /// Add a node as a learner (it receives the log without voting).
     AddLearner {
-        /// Node id.
-        #[arg(long)]
+        /// Node id as `status` shows it: the ordinal, or `ORDINAL#INCARNATION` for a member that
+        /// rejoined after losing its data directory.
+        #[arg(long, value_parser = parse_node_id)]
         id: u64,
         /// Its gRPC address, host:port.
         #[arg(long)]
@@ -62,14 +65,16 @@ pub enum Command {
     },
     /// Make a learner a voter.
     Promote {
-        /// Node id.
-        #[arg(long)]
+        /// Node id as `status` shows it: the ordinal, or `ORDINAL#INCARNATION` for a member that
+        /// rejoined after losing its data directory.
+        #[arg(long, value_parser = parse_node_id)]
         id: u64,
     },
     /// Remove a node from the cluster.
     Remove {
-        /// Node id.
-        #[arg(long)]
+        /// Node id as `status` shows it: the ordinal, or `ORDINAL#INCARNATION` for a member that
+        /// rejoined after losing its data directory.
+        #[arg(long, value_parser = parse_node_id)]
         id: u64,
     },
     /// Held addresses.
@@ -77,6 +82,29 @@ pub enum Command {
         /// Only this network name ("" is the unnamed network).
         #[arg(long)]
         network: Option<String>,
+    },
+    /// Show, or change, what the replicated state remembers beyond allocations: replies kept for
+    /// request-id deduplication and history entries kept (`who-has`). Written through the log, so
+    /// every node applies the same limits.
+    Settings {
+        /// Replies remembered for request-id deduplication (1024 to 4,000,000; default 65,536).
+        #[arg(long)]
+        request_cache: Option<u64>,
+        /// History entries kept (0 to 1,000,000; default 10,000).
+        #[arg(long)]
+        history: Option<u64>,
+    },
+    /// Each member's release and log formats, and the cluster version: the newest log format the
+    /// leader writes. Raise it once every member runs the new release (the last step of an
+    /// upgrade); lower it, then `--compact`, before rolling members back (docs/upgrades.md).
+    ClusterVersion {
+        /// Set the cluster version (refused while a member cannot read it).
+        #[arg(long)]
+        set: Option<u32>,
+        /// Then have every member snapshot and purge its log, so that no entry newer than the
+        /// cluster version is left.
+        #[arg(long)]
+        compact: bool,
     },
     /// Who holds an address, and what happened to it recently.
     WhoHas {
@@ -138,7 +166,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(out, &r.members, || members_table(&r.members))
         }
         Command::Promote { id } => {
-            let (_, r) = cluster.call(pb::PromoteRequest { id }, |mut c, r| async move { c.promote(r).await }).await?;
+            let (_, r) = cluster
+                .call(pb::PromoteRequest { id, replaces: vec![] }, |mut c, r| async move { c.promote(r).await })
+                .await?;
             print(out, &r.members, || members_table(&r.members))
         }
         Command::Remove { id } => {
@@ -151,6 +181,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(cli.endpoints, cluster.transport().clone(), out, args).await,
         #[cfg(feature = "kubernetes")]
         Command::Import(args) => import::run(&cluster, out, args).await,
+        Command::ClusterVersion { set, compact } => cluster_version::run(&cluster, out, set, compact).await,
+        Command::Settings { request_cache, history } => {
+            let msg = pb::SettingsRequest { request_cache, history };
+            let (_, r) = cluster.call(msg, |mut c, r| async move { c.settings(r).await }).await?;
+            print(out, &r, || format!("request-cache: {}\nhistory: {}", r.request_cache, r.history))
+        }
         Command::WhoHas { ip } => {
             let (_, r) = cluster.call(pb::WhoHasRequest { ip }, |mut c, r| async move { c.who_has(r).await }).await?;
             print(out, &r, || {
@@ -201,11 +237,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn status(cluster: &Cluster, out: Output, local: bool) -> anyhow::Result<()> {
     let (addr, s) = cluster.call(pb::StatusRequest { local }, |mut c, r| async move { c.status(r).await }).await?;
+    let versions = match out {
+        Output::Table => Some(cluster_version::fetch(cluster).await),
+        Output::Json => None,
+    };
     print(out, &s, || {
-        let leader = s.leader_id.map_or("none".to_string(), |l| format!("{l} ({})", s.leader_addr));
+        let leader = s.leader_id.map_or("none".to_string(), |l| format!("{} ({})", display_id(l), s.leader_addr));
         let mut text = format!(
             "answered by:  node {} at {addr}{}\nleader:       {leader}\nterm:         {}\napplied:      {} (last log {}, snapshot {})\nallocations:  {}\n\n",
-            s.node_id,
+            display_id(s.node_id),
             if local { " (local view)" } else { "" },
             s.term,
             s.applied_index,
@@ -225,6 +265,22 @@ async fn status(cluster: &Cluster, out: Output, local: bool) -> anyhow::Result<(
             .collect();
         text.push_str("\n\n");
         text.push_str(&table(&["NETWORK", "POOL", "USED", "USABLE", "USE"], &rows));
+        match versions {
+            Some(Ok(v)) => {
+                text.push_str(
+                    "
+
+",
+                );
+                text.push_str(&cluster_version::render(&v));
+            }
+            Some(Err(e)) => text.push_str(&format!(
+                "
+
+cluster version: unknown ({e})"
+            )),
+            None => {}
+        }
         text
     })
 }
@@ -253,10 +309,19 @@ fn display_network(name: &str) -> String {
     }
 }
 
+/// `N` or `N#I` (ordinal, incarnation), as [`display_id`] writes it, to a Raft node id.
+fn parse_node_id(s: &str) -> Result<u64, String> {
+    let number = |v: &str, what: &str| v.trim().parse::<u32>().map_err(|e| format!("{what} {v:?}: {e}"));
+    match s.split_once('#') {
+        None => Ok(u64::from(number(s, "ordinal")?)),
+        Some((o, i)) => Ok(node_id(u64::from(number(o, "ordinal")?), number(i, "incarnation")?)),
+    }
+}
+
 fn members_table(members: &[pb::Member]) -> String {
     let rows: Vec<Vec<String>> = members
         .iter()
-        .map(|m| vec![m.id.to_string(), m.addr.clone(), if m.voter { "voter" } else { "learner" }.to_string()])
+        .map(|m| vec![display_id(m.id), m.addr.clone(), if m.voter { "voter" } else { "learner" }.to_string()])
         .collect();
     table(&["ID", "ADDRESS", "ROLE"], &rows)
 }
@@ -279,4 +344,18 @@ fn allocations_table(allocations: &[pb::Allocation]) -> String {
         })
         .collect();
     table(&["NETWORK", "POOL", "IP", "OWNER", "POD", "NODE"], &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_parse_as_status_shows_them() {
+        for id in [0, 2, node_id(1, 1), node_id(4, 7)] {
+            assert_eq!(parse_node_id(&display_id(id)), Ok(id));
+        }
+        assert!(parse_node_id("1#x").unwrap_err().contains("incarnation"));
+        assert!(parse_node_id("-1").unwrap_err().contains("ordinal"));
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use proto::ipam as pb;
-use raft_store::store::{decode_backup, restore};
+use raft_store::{decode_backup, restore};
 use serde::Serialize;
 
 use super::client::Cluster;

@@ -18,9 +18,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ipam::State;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams};
 use kube::Client;
-use raft_store::domain::State;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -30,7 +30,7 @@ use super::crd::{
 };
 use super::metrics::KubeMetrics;
 use super::naming;
-use crate::ipam::Context;
+use crate::service::Context;
 
 /// How the exporter paces itself.
 #[derive(Clone, Debug)]

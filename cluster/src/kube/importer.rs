@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
 
+use ipam::ip::parse_cidr_sloppy;
 use ipnet::IpNet;
 use kube::api::{Api, ListParams};
 use kube::Client;
 use proto::ipam as pb;
-use raft_store::domain::ip::parse_cidr_sloppy;
 use serde::{Deserialize, Serialize};
 
 use super::crd::{IPPool, OverlappingRangeIPReservation};

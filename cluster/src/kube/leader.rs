@@ -1,21 +1,21 @@
 //! Leader-only work: the exporter and the reconciler run on the Raft leader and stop as soon as
-//! this node stops leading (another node's exporter then takes over), so two nodes never write the
-//! same objects or release the same addresses.
+//! this node stops leading — or stops hearing from a quorum within the leader lease, when another
+//! node may lead already (its exporter then takes over) — so two nodes never write the same
+//! objects or release the same addresses.
 
 use std::future::Future;
 use std::time::Duration;
 
-use openraft::ServerState;
 use raft_store::types::{typ, NodeId};
 use tokio::sync::watch;
 
-/// A watch that is `true` while `raft` (node `id`) is the leader. Ends with Raft.
-pub fn leadership(raft: &typ::Raft, id: NodeId) -> watch::Receiver<bool> {
+use crate::leader_lease::{LeaderLease, Leadership};
+
+/// A watch that is `true` while `raft` (node `id`) is the leader and a quorum acknowledged it
+/// within `lease` (openraft reports the time since on every tick). Ends with Raft.
+pub fn leadership(raft: &typ::Raft, id: NodeId, lease: LeaderLease) -> watch::Receiver<bool> {
     let mut metrics = raft.metrics();
-    let leads = move |m: &watch::Receiver<_>| {
-        let m: &openraft::RaftMetrics<NodeId, openraft::BasicNode> = &m.borrow();
-        m.current_leader == Some(id) && m.state == ServerState::Leader
-    };
+    let leads = move |m: &watch::Receiver<_>| lease.judge(id, &m.borrow()) == Leadership::Leads;
     let (tx, rx) = watch::channel(leads(&metrics));
     tokio::spawn(async move {
         loop {

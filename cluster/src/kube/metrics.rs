@@ -1,11 +1,13 @@
-//! Counters of the exporter and the reconciler, registered into the node's registry (so they are
-//! served on `/metrics` with the `whereabouts_` prefix).
+//! Counters of the exporter and the reconciler, added to the node's registry as a
+//! [`Collector`] (so they are served on `/metrics` with the `whereabouts_` prefix).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::metrics::Collector;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabel {
@@ -29,9 +31,8 @@ pub struct KubeMetrics {
     passes: Family<ResultLabel, Counter>,
 }
 
-impl KubeMetrics {
-    /// Adds the metrics to `registry`.
-    pub fn register(&self, registry: &mut Registry) {
+impl Collector for KubeMetrics {
+    fn register(&self, registry: &mut Registry) {
         registry.register(
             "exporter_writes",
             "IPPool API writes by the exporter, by result",
@@ -59,7 +60,9 @@ impl KubeMetrics {
         );
         registry.register("reconciler_passes", "Reconciler passes, by result", self.passes.clone());
     }
+}
 
+impl KubeMetrics {
     /// Counts one exporter write (`ok` or `error`).
     pub fn export_write(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };

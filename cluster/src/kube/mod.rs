@@ -33,13 +33,18 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::ipam::Context;
+use crate::service::Context;
 
 /// Starts the enabled leader-only tasks (exporter, reconciler) of a node; they end when `stop`
 /// turns true. Each builds its Kubernetes client (in-cluster or kubeconfig) when this node becomes
 /// the leader, and retries later when that fails.
 #[cfg(feature = "kubernetes")]
-pub fn start(opts: &KubeOptions, ctx: Arc<Context>, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+pub fn start(
+    opts: &KubeOptions,
+    ctx: Arc<Context>,
+    metrics: Arc<KubeMetrics>,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
     use std::time::Duration;
 
     const PAUSE: Duration = Duration::from_secs(10);
@@ -47,8 +52,7 @@ pub fn start(opts: &KubeOptions, ctx: Arc<Context>, stop: watch::Receiver<bool>)
     if !opts.enabled() {
         return tasks;
     }
-    let leading = leader::leadership(&ctx.raft, ctx.id);
-    let metrics = ctx.metrics.kube.clone();
+    let leading = leader::leadership(&ctx.raft, ctx.id, ctx.lease);
     if opts.export_ippools {
         let settings = exporter::ExportSettings::from(opts);
         let (ctx, metrics) = (ctx.clone(), metrics.clone());

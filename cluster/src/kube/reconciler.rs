@@ -17,14 +17,14 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ipam::{Command, Event, IpamError, Outcome, Owner, ReleaseIp};
 use kube::Client;
-use raft_store::domain::{Command, Event, IpamError, Outcome, Owner, ReleaseIp};
 use tokio::sync::Notify;
 
 use super::metrics::KubeMetrics;
 use super::pods::{self, ClusterView, PodInfo};
-use crate::ipam::Context;
 use crate::proposer::WriteError;
+use crate::service::Context;
 
 /// How the reconciler paces itself.
 #[derive(Clone, Debug)]
@@ -300,24 +300,23 @@ impl Reconciler {
         }
         let event = Event {
             request_id: Some(format!("reconciler-{:032x}", rand::random::<u128>())),
-            time_ms: crate::ipam::call::now_ms(),
+            time_ms: 0, // stamped by the proposer
             command: Command::ReleaseIp(ReleaseIp {
                 network: key.network.clone(),
                 ip: key.ip,
                 expected: key.owner.clone(),
             }),
         };
-        let result = tokio::time::timeout(ctx.request_timeout, ctx.proposer.submit(event)).await;
-        match result {
-            Ok(Ok(Ok(Outcome::Released(leases)))) if !leases.is_empty() => {
+        match ctx.proposer.write(event, Instant::now() + ctx.request_timeout).await {
+            Ok(Ok(Outcome::Released(leases))) if !leases.is_empty() => {
                 tracing::info!(network = %key.network, ip = %key.ip, owner = %key.owner, pod = %format!("{ns}/{name}"), reason = reason.label(), "reconciler: released");
                 metrics.release("released", reason.label());
                 ctx.metrics.releases.inc_by(leases.len() as u64);
                 self.suspects.remove(key);
                 Step::Released
             }
-            Ok(Ok(Ok(_))) | Ok(Ok(Err(IpamError::OwnerMismatch { .. }))) => Step::Cleared,
-            Ok(Err(WriteError::NotLeader { .. })) => {
+            Ok(Ok(_)) | Ok(Err(IpamError::OwnerMismatch { .. })) => Step::Cleared,
+            Err(WriteError::NotLeader { .. }) => {
                 tracing::info!("reconciler: not the leader any more; stopping the pass");
                 Step::Stop
             }

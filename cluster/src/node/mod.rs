@@ -1,7 +1,8 @@
 //! Starting and stopping a node: open the store, build Raft with its gRPC network, serve the Raft
 //! and IPAM services (and metrics), bootstrap the static membership when this is the first start.
 
-mod bootstrap;
+pub mod bootstrap;
+pub mod http;
 mod options;
 
 use std::net::SocketAddr;
@@ -11,21 +12,21 @@ use std::time::Duration;
 use anyhow::Context as _;
 use proto::ipam::ipam_server::IpamServer;
 use proto::raft::raft_server::RaftServer;
-use raft_store::domain::Limits;
-use raft_store::store;
-use raft_store::types::typ;
+use raft_store::types::{display_id, incarnation, typ};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
+use bootstrap::{Discovery, Gate, Rejoin};
 pub use options::{parse_cluster_name, parse_initial_cluster, ClusterState, InitialCluster, LogFormat, NodeOptions};
 
-use crate::ipam::{Context, IpamService, PeerClients};
-use crate::metrics::{self, Metrics};
-use crate::proposer::Proposer;
+use crate::leader_lease::LeaderLease;
+use crate::metrics::Metrics;
+use crate::proposer::{Proposer, RaftLog};
 use crate::raft_net::server::RaftService;
 use crate::raft_net::{client::PeerNetwork, MAX_RAFT_MESSAGE_BYTES};
+use crate::service::{Context, IpamService, PeerClients};
 use crate::tls::Transport;
 
 /// A running node.
@@ -38,11 +39,15 @@ pub struct Node {
     pub metrics_addr: Option<SocketAddr>,
     /// Its Raft handle.
     pub raft: typ::Raft,
+    /// The Kubernetes exporter's and reconciler's metrics (also served on `/metrics`).
+    #[cfg(feature = "kubernetes")]
+    pub kube_metrics: Arc<crate::kube::KubeMetrics>,
     /// What its handlers share.
     pub ctx: Arc<Context>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     store_alive: std::sync::Weak<()>,
+    restart: watch::Receiver<Option<String>>,
 }
 
 fn raft_config(opts: &NodeOptions) -> anyhow::Result<openraft::Config> {
@@ -76,33 +81,66 @@ impl Node {
         Node::start_with(opts, listener, network).await
     }
 
-    /// Starts the node with a given Raft network (tests inject link faults through it).
-    pub async fn start_with(opts: NodeOptions, listener: TcpListener, network: PeerNetwork) -> anyhow::Result<Node> {
+    /// Starts the node with a given Raft network (tests wrap [`PeerNetwork`] to inject link faults).
+    pub async fn start_with<N>(opts: NodeOptions, listener: TcpListener, network: N) -> anyhow::Result<Node>
+    where
+        N: openraft::network::RaftNetworkFactory<raft_store::types::TypeConfig>,
+    {
         let addr = listener.local_addr()?;
         let transport = transport(&opts)?;
         let metrics_listener = match opts.metrics_listen {
-            Some(a) => Some(metrics::bind(a).await.with_context(|| format!("cannot serve metrics on {a}"))?),
+            Some(a) => Some(http::bind(a).await.with_context(|| format!("cannot serve metrics on {a}"))?),
             None => None,
         };
-        let limits = Limits { request_cache: opts.request_cache, history: opts.history };
-        let (log, sm) = store::open(&opts.data_dir, &opts.cluster_name, opts.id, limits)
+        for (flag, set) in [("--request-cache", opts.request_cache.is_some()), ("--history", opts.history.is_some())] {
+            if set {
+                tracing::warn!(
+                    flag,
+                    "ignored: the state's limits are replicated (every node must apply the same); set them with \
+                     `whereabouts-ctl settings`"
+                );
+            }
+        }
+        check_founders(&opts)?;
+        let opened = raft_store::open(&opts.data_dir, &opts.cluster_name, opts.id)
             .with_context(|| format!("cannot open data directory {}", opts.data_dir.display()))?;
+        let (log, id) = (opened.log.clone(), opened.id);
         let pristine = log.is_pristine().context("cannot read the Raft log")?;
+        let replaces = log.replaces().context("cannot read the Raft log")?;
+        // An empty node takes no part in Raft until it knows whether a cluster exists and knew it.
+        let deciding = pristine && incarnation(id) == 0 && replaces.is_empty();
+        let rejoining = !replaces.is_empty() || (pristine && incarnation(id) > 0);
+        let gate = Gate::new(!deciding);
         let store_alive = log.closed_when_gone();
-        let machine = sm.shared();
+        let machine = opened.state_machine.shared();
+        let raft_log_machine = machine.clone();
+        let formats = opened.formats.clone();
         let config = Arc::new(raft_config(&opts)?);
-        let raft = openraft::Raft::new(opts.id, config, network, log, sm).await.context("cannot start Raft")?;
+        let raft = openraft::Raft::new(id, config, network, opened.log, opened.state_machine)
+            .await
+            .context("cannot start Raft")?;
 
+        #[cfg(feature = "kubernetes")]
+        let kube_metrics = Arc::new(crate::kube::KubeMetrics::default());
+        #[cfg(feature = "kubernetes")]
+        let metrics = Metrics::new(&[&*kube_metrics]);
+        #[cfg(not(feature = "kubernetes"))]
+        let metrics = Metrics::default();
         let ctx = Arc::new(Context {
-            id: opts.id,
+            id,
             cluster: opts.cluster_name.clone(),
             raft: raft.clone(),
             machine,
-            proposer: Proposer::start(raft.clone(), opts.max_batch, opts.max_in_flight),
+            proposer: Proposer::start(
+                RaftLog { raft: raft.clone(), machine: raft_log_machine },
+                opts.max_batch,
+                opts.max_in_flight,
+            ),
             peers: PeerClients::new(transport.clone()),
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::new(metrics),
             request_timeout: Duration::from_millis(opts.request_timeout_ms),
             transport: transport.clone(),
+            lease: LeaderLease::for_election_timeout(Duration::from_millis(opts.election_timeout_ms * 2)),
         });
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -113,9 +151,17 @@ impl Node {
         let ipam = IpamServer::new(IpamService::new(ctx.clone()))
             .max_decoding_message_size(proto::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(proto::MAX_MESSAGE_BYTES * 16);
-        let raft_svc = RaftServer::new(RaftService::new(raft.clone(), &opts.cluster_name, transport.is_tls()))
-            .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
+        let raft_svc = RaftServer::new(RaftService::new(
+            raft.clone(),
+            id,
+            &opts.cluster_name,
+            transport.is_tls(),
+            gate.clone(),
+            ctx.machine.clone(),
+            formats.clone(),
+        ))
+        .max_decoding_message_size(MAX_RAFT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let router = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(1024)
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
@@ -142,7 +188,7 @@ impl Node {
                 let ctx = ctx.clone();
                 let shutdown = wait(stopped.clone());
                 tasks.push(tokio::spawn(async move {
-                    if let Err(e) = metrics::serve(l, ctx, shutdown).await {
+                    if let Err(e) = http::serve(l, ctx, shutdown).await {
                         tracing::error!(error = %e, "metrics server failed");
                     }
                 }));
@@ -151,10 +197,48 @@ impl Node {
             None => None,
         };
 
+        #[cfg(feature = "kubernetes")]
+        tasks.extend(crate::kube::start(&opts.kube, ctx.clone(), kube_metrics.clone(), stopped.clone()));
+        #[cfg(not(feature = "kubernetes"))]
         tasks.extend(crate::kube::start(&opts.kube, ctx.clone(), stopped.clone()));
-        bootstrap::maybe_initialize(&raft, &opts, pristine).await?;
-        tracing::info!(id = opts.id, %addr, advertise = %opts.advertised(), data_dir = %opts.data_dir.display(), "node started");
-        Ok(Node { id: opts.id, addr, metrics_addr, raft, ctx, stop, tasks, store_alive })
+        let (restart_tx, restart) = watch::channel(None);
+        if deciding {
+            let discovery = Discovery {
+                me: opts.id,
+                cluster: opts.cluster_name.clone(),
+                founders: opts.initial_cluster.0.clone(),
+                wait: Duration::from_millis(opts.bootstrap_wait_ms),
+                transport: transport.clone(),
+                existing: opts.initial_cluster_state == ClusterState::Existing,
+            };
+            let settle = bootstrap::settle(discovery, ctx.clone(), log.clone(), gate, stopped.clone(), restart_tx);
+            tasks.push(tokio::spawn(settle));
+        }
+        if rejoining {
+            let rejoin = Rejoin {
+                id,
+                addr: opts.advertised(),
+                replaces,
+                members: opts.initial_cluster.0.values().cloned().collect(),
+                log: log.clone(),
+                ctx: ctx.clone(),
+            };
+            tasks.push(tokio::spawn(rejoin.run(stopped.clone())));
+        }
+        tracing::info!(id = %display_id(id), %addr, advertise = %opts.advertised(), data_dir = %opts.data_dir.display(), deciding, rejoining, "node started");
+        Ok(Node {
+            id,
+            addr,
+            metrics_addr,
+            raft,
+            #[cfg(feature = "kubernetes")]
+            kube_metrics,
+            ctx,
+            stop,
+            tasks,
+            store_alive,
+            restart,
+        })
     }
 
     /// Stops serving and shuts Raft down; the data directory can be opened again afterwards.
@@ -179,6 +263,20 @@ impl Node {
 }
 
 impl Node {
+    /// Resolves when this node must be started again under a new identity (an empty founder that
+    /// found the cluster existing recorded its new incarnation), with the reason.
+    pub async fn restart_requested(&self) -> String {
+        let mut restart = self.restart.clone();
+        let reason = match restart.wait_for(Option::is_some).await {
+            Ok(reason) => reason.clone(),
+            Err(_) => None,
+        };
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
+        }
+    }
+
     /// Resolves when Raft stopped on a fatal error (a storage failure such as a full disk), with
     /// the reason. Acknowledged writes are on a majority's disk, so the safe reaction is to stop
     /// this process and let its supervisor restart it once the cause is fixed.
@@ -215,17 +313,40 @@ fn transport(opts: &NodeOptions) -> anyhow::Result<Transport> {
     Ok(transport)
 }
 
-/// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error).
+/// Runs a node until SIGINT or SIGTERM (clean shutdown) or a fatal Raft error (exit with an error);
+/// starts it again in place when it takes a new identity (see [`bootstrap`]).
 pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
-    let node = Node::start(opts).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
-        _ = term.recv() => tracing::info!("terminated, shutting down"),
-        reason = node.fatal() => {
-            tracing::error!(%reason, "raft stopped on a fatal error; exiting so that the node restarts once the cause is fixed");
-            anyhow::bail!("raft stopped on a fatal error: {reason}");
+    loop {
+        let node = Node::start(opts.clone()).await?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, shutting down"),
+            _ = term.recv() => tracing::info!("terminated, shutting down"),
+            reason = node.fatal() => {
+                tracing::error!(%reason, "raft stopped on a fatal error; exiting so that the node restarts once the cause is fixed");
+                anyhow::bail!("raft stopped on a fatal error: {reason}");
+            }
+            reason = node.restart_requested() => {
+                tracing::info!(%reason, "starting again under the new identity");
+                node.shutdown().await?;
+                continue;
+            }
         }
+        return node.shutdown().await;
     }
-    node.shutdown().await
+}
+
+/// Refuses founder lists that cannot work, before anything is opened.
+fn check_founders(opts: &NodeOptions) -> anyhow::Result<()> {
+    let members = &opts.initial_cluster.0;
+    if opts.initial_cluster_state != ClusterState::New {
+        return Ok(());
+    }
+    if members.is_empty() {
+        anyhow::bail!("--initial-cluster is empty: a new cluster needs its founding members (or use --initial-cluster-state existing)");
+    }
+    if !members.contains_key(&opts.id) {
+        anyhow::bail!("node id {} is not in --initial-cluster ({:?})", opts.id, members.keys().collect::<Vec<_>>());
+    }
+    Ok(())
 }

@@ -12,8 +12,9 @@ use crate::tls::TlsOptions;
 /// Whether a fresh node may bootstrap the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ClusterState {
-    /// Bootstrap the static membership of `--initial-cluster` (only the lowest id does it, and
-    /// only on an empty data directory).
+    /// On an empty data directory, ask the other founders first: bootstrap `--initial-cluster`
+    /// if none has state (every founder does it, with the same membership), rejoin as a new
+    /// incarnation if the cluster exists (this node's state was lost).
     New,
     /// Never bootstrap: this node joins an existing cluster (add it with `whereabouts-ctl add-learner`).
     Existing,
@@ -97,6 +98,12 @@ pub struct NodeOptions {
     #[arg(long, default_value_t = 500)]
     pub election_timeout_ms: u64,
 
+    /// With an empty data directory and `--initial-cluster-state new`: once a majority of the
+    /// founders answered that they are empty too, how long (ms) to wait for the others before
+    /// bootstrapping without them.
+    #[arg(long, env = "WHEREABOUTS_BOOTSTRAP_WAIT_MS", default_value_t = 10_000)]
+    pub bootstrap_wait_ms: u64,
+
     /// Longest time a call may take on this node before it answers UNAVAILABLE (ms).
     #[arg(long, default_value_t = 5_000)]
     pub request_timeout_ms: u64,
@@ -109,13 +116,14 @@ pub struct NodeOptions {
     #[arg(long, default_value_t = 8)]
     pub max_in_flight: usize,
 
-    /// Replies remembered for request-id deduplication.
-    #[arg(long, default_value_t = 65_536)]
-    pub request_cache: usize,
+    /// Deprecated and ignored (accepted so old manifests keep working): these limits are
+    /// replicated state now, set with `whereabouts-ctl settings --request-cache N`.
+    #[arg(long, hide = true)]
+    pub request_cache: Option<usize>,
 
-    /// Entries kept in the allocation history (`who-has`).
-    #[arg(long, default_value_t = 10_000)]
-    pub history: usize,
+    /// Deprecated and ignored: set with `whereabouts-ctl settings --history N`.
+    #[arg(long, hide = true)]
+    pub history: Option<usize>,
 
     /// The Kubernetes parts (IPPool exporter, pod reconciler); all off by default.
     #[command(flatten)]

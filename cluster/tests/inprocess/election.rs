@@ -1,4 +1,4 @@
-use super::support::*;
+use testkit::inprocess_cluster::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_one_leader_and_serve() {
@@ -55,5 +55,26 @@ async fn raft_messages_from_another_cluster_are_refused() {
         c.nodes[&1].raft.metrics().borrow().current_term,
         "the intruder's term 99 was not taken"
     );
+    c.shutdown().await;
+}
+
+/// Regression (found by the chaos suite's flush-crash episodes as a stale read): openraft resumed
+/// the leadership of a restarted leader at once, in the same term, reading at the first entry of
+/// that term and at a committed index restored from a hint that can be behind what it acknowledged
+/// before the crash. A restarted leader now starts as a follower: leadership after the restart is
+/// in a newer term (seen failing before: the same node led again in the same term).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leader_does_not_resume_leadership_in_its_old_term() {
+    // Followers wait far longer than the restart takes, so only the restarted node could act.
+    let mut c = TestCluster::start_tweaked(3, |o| o.election_timeout_ms = 3_000).await;
+    let leader = c.leader().await;
+    add(&c, leader, "c1", "10.0.0.0/24").await.unwrap();
+    let term = c.nodes[&leader].raft.metrics().borrow().current_term;
+    c.stop(leader).await;
+    c.restart(leader).await;
+    let now_leader = c.leader().await;
+    let new_term = c.nodes[&now_leader].raft.metrics().borrow().current_term;
+    assert!(new_term > term, "leadership after the restart is in term {new_term}, the old term was {term}");
+    assert_eq!(add(&c, now_leader, "c2", "10.0.0.0/24").await.unwrap(), "10.0.0.2");
     c.shutdown().await;
 }

@@ -1,6 +1,6 @@
 use proto::ipam as pb;
 
-use super::support::*;
+use testkit::inprocess_cluster::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_forward_writes_and_reads_are_fresh_everywhere() {

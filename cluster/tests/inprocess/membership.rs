@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use proto::ipam as pb;
 
-use super::support::*;
+use testkit::inprocess_cluster::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_to_five_to_three_while_allocating_loses_nothing() {
@@ -12,8 +12,7 @@ async fn three_to_five_to_three_while_allocating_loses_nothing() {
     let addr3 = c.spawn_joiner(3).await;
     let addr4 = c.spawn_joiner(4).await;
 
-    // A writer keeps allocating through the whole change; it retries on UNAVAILABLE with the same
-    // request id (what the plugin does).
+    // A writer keeps allocating through the whole change, retrying UNAVAILABLE.
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..5).map(|id| c.client(id)).collect();
     let writer = {
@@ -48,8 +47,8 @@ async fn three_to_five_to_three_while_allocating_loses_nothing() {
     admin.add_learner(pb::AddLearnerRequest { id: 4, addr: addr4.to_string() }).await.unwrap();
     let applied = c.applied(leader);
     c.applied_everywhere(applied).await;
-    admin.promote(pb::PromoteRequest { id: 3 }).await.unwrap();
-    let members = admin.promote(pb::PromoteRequest { id: 4 }).await.unwrap().into_inner().members;
+    admin.promote(pb::PromoteRequest { id: 3, replaces: vec![] }).await.unwrap();
+    let members = admin.promote(pb::PromoteRequest { id: 4, replaces: vec![] }).await.unwrap().into_inner().members;
     assert_eq!(members.iter().filter(|m| m.voter).count(), 5);
 
     // Back to three: remove two of the founders, possibly the leader itself.

@@ -1,6 +1,6 @@
 use proto::ipam as pb;
 
-use super::support::*;
+use testkit::inprocess_cluster::*;
 
 fn alloc_for(container: &str, node: &str) -> pb::AllocateRequest {
     let mut req = allocate(container, "", "10.50.0.0/24");
@@ -94,4 +94,28 @@ async fn rotated_certificates_are_picked_up_without_a_restart() {
     // New connections work with the new certificate.
     c.client(leader).status(pb::StatusRequest { local: false }).await.unwrap();
     c.shutdown().await;
+}
+
+/// Regression: request ids were one table for every caller, so worker-2 sending worker-1's request
+/// id got worker-1's remembered reply (its address) instead of an allocation of its own (seen
+/// failing before: worker-2 was told it holds 10.50.0.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_remembered_per_caller() {
+    let c = TestCluster::start_tls(3).await;
+    let leader = c.leader().await;
+    let with_id = |container: &str| {
+        let mut req = alloc_for(container, "");
+        req.request_id = "shared-request-id".into();
+        req
+    };
+    let mut w1 = c.client_as(leader, "node-worker-1");
+    let mut w2 = c.client_as(leader, "node-worker-2");
+    let first = w1.allocate(with_id("w1-pod")).await.unwrap().into_inner();
+    assert_eq!(first.leases[0].ip, "10.50.0.1");
+    let again = w1.allocate(with_id("w1-pod")).await.unwrap().into_inner();
+    assert_eq!(again.leases, first.leases, "the same caller's retry is answered from memory");
+    let other = w2.allocate(with_id("w2-pod")).await.unwrap().into_inner();
+    assert_eq!(other.leases[0].ip, "10.50.0.2", "another caller's id is its own");
+    let held = c.client(leader).who_has(pb::WhoHasRequest { ip: "10.50.0.2".into() }).await.unwrap().into_inner();
+    assert_eq!(held.holders[0].attachment.as_ref().unwrap().container_id, "w2-pod");
 }

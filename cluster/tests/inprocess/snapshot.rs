@@ -1,4 +1,4 @@
-use super::support::*;
+use testkit::inprocess_cluster::*;
 
 fn low_snapshot_threshold(o: &mut cluster::node::NodeOptions) {
     o.snapshot_threshold = 20;

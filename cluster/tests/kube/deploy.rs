@@ -141,7 +141,7 @@ fn everything_on() -> Value {
         "tls": {"enabled": true},
         "exporter": {"reservations": true, "namespace": "whereabouts"},
         "reconciler": {"dryRun": true},
-        "node": {"replicas": 5, "storage": {"storageClassName": "fast"}, "extraArgs": ["--history=5000"],
+        "node": {"replicas": 5, "storage": {"storageClassName": "fast"}, "extraArgs": ["--snapshot-threshold=5000"],
                  "nodeSelector": {"kubernetes.io/os": "linux"}, "tolerations": [{"operator": "Exists"}]},
         "plugin": {"endpoints": ["10.96.0.50:7000", "10.96.0.51:7000"]},
         "serviceMonitor": {"enabled": true, "labels": {"release": "prometheus"}},
@@ -252,7 +252,7 @@ fn the_statefulset_has_what_a_raft_cluster_needs() {
         "--export-reservations",
         "--reconcile-pods",
         "--reconcile-dry-run",
-        "\"--history=5000\"",
+        "\"--snapshot-threshold=5000\"",
     ] {
         assert!(args.iter().any(|a| a == flag.trim_matches('"')), "{flag} missing: {args:?}");
     }
@@ -307,11 +307,11 @@ async fn alerts_and_the_dashboard_use_metrics_the_node_serves() {
     let n = OneNode::start().await;
     n.add("", "10.60.0.0/24", "c", None).await;
     // Families are served once they have a sample.
-    let kube = &n.node.ctx.metrics.kube;
+    let kube = &n.node.kube_metrics;
     kube.release("released", "pod_gone");
     kube.export_write(true);
     kube.pass("ok");
-    let served = served_metrics(&n.node.ctx.metrics.render(&n.node.ctx));
+    let served = served_metrics(&cluster::node::http::render_metrics(&n.node.ctx));
     assert!(served.contains("whereabouts_reconciler_releases_total"), "{served:?}");
     let rules = render("whereabouts", "kube-system", &json!({"prometheusRule": {"enabled": true}}))
         ["prometheusrule.yaml"]

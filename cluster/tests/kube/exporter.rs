@@ -162,6 +162,7 @@ async fn reservations_follow_allocations() {
         network_name: "net-a".into(),
         container_id: "c2".into(),
         ifname: "net1".into(),
+        deferred_ms: 0,
     };
     n.client().release(del).await.unwrap();
     let (report, _) = exporter.round(&n.node.ctx, &metrics).await;

@@ -11,7 +11,7 @@ use cluster::kube::KubeMetrics;
 use tokio::sync::watch;
 
 use super::fake_api::FakeApi;
-use crate::cluster_support::{add, eventually, TestCluster};
+use testkit::inprocess_cluster::{add, eventually, TestCluster};
 
 const POOLS: &str = "apis/whereabouts.cni.cncf.io/v1alpha1/ippools";
 
@@ -40,7 +40,7 @@ async fn only_the_leader_exports_and_a_new_leader_takes_over() {
             move || exporter::run(ctx.clone(), client.clone(), settings.clone(), Arc::new(KubeMetrics::default()));
         tokio::spawn(while_leader(
             "exporter",
-            leadership(&node.raft, *id),
+            leadership(&node.raft, *id, node.ctx.lease),
             stop_rx.clone(),
             Duration::from_millis(50),
             work,
@@ -67,5 +67,21 @@ async fn only_the_leader_exports_and_a_new_leader_takes_over() {
     })
     .await;
     let _ = stop_tx.send(true);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_its_quorum_stops_leader_only_work() {
+    let c = TestCluster::start(3).await;
+    let old = c.leader().await;
+    let node = &c.nodes[&old];
+    let leading = leadership(&node.raft, old, node.ctx.lease);
+    eventually("the leader's watch to say it leads", || async { (*leading.borrow()).then_some(()) }).await;
+    c.isolate_leader(old).await;
+    eventually("the cut-off leader's watch to stop its exporter", || async { (!*leading.borrow()).then_some(()) })
+        .await;
+    // openraft still has it as a leader (nothing told it otherwise): only the lease stopped it.
+    assert_eq!(node.raft.metrics().borrow().state, openraft::ServerState::Leader);
+    c.faults.heal();
     c.shutdown().await;
 }

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use raft_store::domain::{apply, snapshot, Attachment, Command, Event, Limits, Owner, Range, RangeSpec, State};
-use raft_store::store::{encode_backup, BackupHeader};
+use ipam::{apply, snapshot, Attachment, Command, Event, Limits, Owner, Range, RangeSpec, State};
+use raft_store::{encode_backup, BackupHeader};
 use raft_store::types::Batch;
 
 /// Configurations from docs/configuration.md (endpoints added where the docs put them in the
@@ -46,7 +46,7 @@ fn who(container: &str, pod: &str, node: &str) -> Attachment {
 }
 
 fn allocate(network: &str, ranges: Vec<Range>, statics: &[&str], att: Attachment) -> Command {
-    Command::Allocate(raft_store::domain::Allocate {
+    Command::Allocate(ipam::Allocate {
         network: network.into(),
         ranges,
         statics: statics.iter().map(|s| s.parse().expect("seed static")).collect(),
@@ -68,17 +68,17 @@ fn events() -> Vec<Event> {
         allocate("", vec![wide], &["10.0.0.9/24"], who("aa04", "p3", "n1")),
         allocate("tenant", vec![small.clone()], &[], who("aa01", "p0", "n0")),
         allocate("", vec![], &["192.168.7.7/32"], who("aa05", "p4", "n0")),
-        Command::ReleaseIp(raft_store::domain::ReleaseIp {
+        Command::ReleaseIp(ipam::ReleaseIp {
             network: String::new(),
             ip: "10.0.0.1".parse().expect("ip"),
             expected: Owner::new("aa09", "eth0"),
         }),
-        Command::Release(raft_store::domain::Release {
+        Command::Release(ipam::Release {
             network: String::new(),
             owner: Owner::new("aa02", "eth0"),
             only_node: Some("n0".into()),
         }),
-        Command::Gc(raft_store::domain::Gc {
+        Command::Gc(ipam::Gc {
             network: String::new(),
             cni_network: "net".into(),
             node: "n1".into(),
@@ -147,7 +147,7 @@ fn main() {
     }
     write(&dir, "event-stream", &stream);
     let mut batch = vec![0x15u8];
-    batch.extend(postcard::to_stdvec(&Batch { events: events.clone() }).expect("encode batch"));
+    batch.extend(postcard::to_stdvec(&Batch::new(events.clone(), ipam::FORMAT_MIN)).expect("encode batch"));
     write(&dir, "batch", &batch);
     for (i, e) in events.iter().enumerate().take(4) {
         write(&dir, &format!("event-{i}"), &[&[0x22u8][..], &postcard::to_stdvec(e).expect("encode")].concat());

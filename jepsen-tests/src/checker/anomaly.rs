@@ -16,6 +16,15 @@ pub enum AnomalyKind {
     DivergingFinalTables,
     /// A final read after healing did not complete `ok`.
     FinalReadFailed,
+    /// Convergence: after the load stopped, the members did not agree on one leader and one
+    /// applied index within the harness's bound (a member stopped replicating).
+    NotConverged,
+    /// Mixed versions: a member restarted on the other release did not serve and catch up with
+    /// the leader within the bound (it refused the log, or exited).
+    RollStalled,
+    /// Mixed versions: a member stores a log entry or snapshot in a format newer than the
+    /// cluster version (what a member of the older release cannot read).
+    FormatAboveClusterVersion,
     /// No linearization of a network's operations exists against the lowest-free model.
     NotLinearizable,
     /// Liveness: client operations after the last recovery fault, none of them `ok`.
@@ -33,6 +42,9 @@ impl AnomalyKind {
             AnomalyKind::UndoneRelease => "undone-release",
             AnomalyKind::DivergingFinalTables => "diverging-final-tables",
             AnomalyKind::FinalReadFailed => "final-read-failed",
+            AnomalyKind::NotConverged => "not-converged",
+            AnomalyKind::RollStalled => "roll-stalled",
+            AnomalyKind::FormatAboveClusterVersion => "format-above-cluster-version",
             AnomalyKind::NotLinearizable => "not-linearizable",
             AnomalyKind::NoRecovery => "no-recovery",
             AnomalyKind::SlowRecovery => "slow-recovery",

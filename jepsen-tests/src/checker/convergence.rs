@@ -1,16 +1,29 @@
-//! Convergence: every node's final table is the same, and every final read answered.
+//! Convergence: the members agreed on one applied index after the load (the harness's `converge`
+//! event), every node's final table is the same, and every final read answered.
 
 use std::collections::BTreeSet;
 
 use super::anomaly::{Anomaly, AnomalyKind};
 use super::operation::{ClientOp, OpKind, Outcome};
-use crate::history::FinalTable;
+use crate::history::{Event, FinalTable, Op};
 
 const MAX_DIFFS: usize = 3;
 
-/// Reports final reads that did not complete `ok`, and final tables that differ from the first one.
-pub fn find(ops: &[ClientOp]) -> Vec<Anomaly> {
+/// Reports `converge` events that say the members did not agree, final reads that did not
+/// complete `ok`, and final tables that differ from the first one.
+pub fn find(ops: &[ClientOp], nemesis: &[Event]) -> Vec<Anomaly> {
     let mut out = Vec::new();
+    for ev in nemesis {
+        let Op::Nemesis(n) = &ev.op else { continue };
+        if n.f == "converge" && n.value.get("converged") == Some(&serde_json::Value::Bool(false)) {
+            let members = n.value.get("members").map_or("?".to_string(), |m| m.to_string());
+            out.push(Anomaly::new(
+                AnomalyKind::NotConverged,
+                format!("the members did not agree on one leader and applied index; last answers: {members}"),
+                vec![ev.index],
+            ));
+        }
+    }
     let mut reference: Option<(&ClientOp, &FinalTable)> = None;
     for f in ops {
         let OpKind::FinalRead { table } = &f.kind else {

@@ -1,5 +1,5 @@
 //! The checker: reads a history and reports uniqueness, durability, convergence,
-//! linearizability and liveness findings.
+//! linearizability, liveness and mixed-version findings.
 
 mod anomaly;
 mod convergence;
@@ -11,6 +11,7 @@ mod operation;
 mod report;
 mod summary;
 mod uniqueness;
+mod versions;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,7 +50,8 @@ pub fn check(events: &[Event], opts: &CheckOptions) -> Result<Report, HistoryErr
     let ops = &paired.ops;
     let mut found = uniqueness::find(ops);
     found.extend(durability::find(ops));
-    found.extend(convergence::find(ops));
+    found.extend(convergence::find(ops, &paired.nemesis));
+    found.extend(versions::find(&paired.nemesis));
     let budget = Budget { max_states: opts.max_states, deadline: opts.time_limit.map(|d| Instant::now() + d) };
     let (verdicts, lin) = linearizable::check(ops, budget);
     found.extend(lin);

@@ -2,99 +2,24 @@
 //! against random nodes until it gets a definite answer or its time budget runs out, and records
 //! the invoke and the completion (`ok`, `fail` or `info`) in the history.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proto::ipam as pb;
+use testkit::requests;
 
-use super::rpc::{Answer, Clients};
-use super::workload::{next_op, split_owner, NetworkSpec};
-use crate::history::{EventType, HistoryWriter, Op, Process, RangeSpec};
+use super::rpc::Answer;
+use super::run_state::RunState;
+use crate::history::{EventType, Op, Process, RangeSpec};
 use crate::rng::Rng;
+use crate::workload::{next_op, split_owner, NetworkSpec};
 
 /// Most attempts of one operation (the time budget usually ends it first).
 const MAX_ATTEMPTS: u32 = 500;
 /// Deadline of one attempt (a little above the nodes' request timeout).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_500);
-
-/// What clients, nemesis and the final phase share.
-pub struct RunState {
-    /// The history being written.
-    pub history: HistoryWriter,
-    /// Channels to the nodes.
-    pub clients: Clients,
-    /// Nodes clients may send requests to (the current members).
-    pub targets: RwLock<Vec<u64>>,
-    /// Set when clients must stop invoking new operations.
-    pub stop: AtomicBool,
-    /// Operations invoked so far.
-    pub invoked: AtomicU64,
-    /// Bound on invoked operations.
-    pub max_ops: u64,
-    /// Time budget of one operation (all its retries).
-    pub op_budget: Duration,
-    /// Pause between two operations of a client.
-    pub think: Duration,
-    /// Last address acknowledged per (network, owner): guesses for guarded releases.
-    held: Mutex<HashMap<(String, String), IpAddr>>,
-}
-
-impl RunState {
-    /// Shared state for a run.
-    pub fn new(
-        history: HistoryWriter,
-        targets: Vec<u64>,
-        max_ops: u64,
-        op_budget: Duration,
-        think: Duration,
-    ) -> RunState {
-        RunState {
-            history,
-            clients: Clients::default(),
-            targets: RwLock::new(targets),
-            stop: AtomicBool::new(false),
-            invoked: AtomicU64::new(0),
-            max_ops,
-            op_budget,
-            think,
-            held: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// A random current target node.
-    pub fn pick_target(&self, rng: &mut Rng) -> u64 {
-        let t = self.targets.read().unwrap_or_else(|p| p.into_inner());
-        rng.pick(&t).copied().unwrap_or(0)
-    }
-
-    /// Replaces the set of target nodes.
-    pub fn set_targets(&self, ids: Vec<u64>) {
-        *self.targets.write().unwrap_or_else(|p| p.into_inner()) = ids;
-    }
-
-    fn guess(&self, network: &str, owner: &str) -> Option<IpAddr> {
-        let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        held.get(&(network.to_string(), owner.to_string())).copied()
-    }
-
-    fn learn(&self, op: &Op) {
-        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        match op {
-            Op::Allocate(a) => {
-                if let Some(ip) = a.ips.as_ref().and_then(|v| v.first()) {
-                    held.insert((a.network.clone(), a.owner.clone()), *ip);
-                }
-            }
-            Op::Release(r) => {
-                held.remove(&(r.network.clone(), r.owner.clone()));
-            }
-            _ => {}
-        }
-    }
-}
 
 /// Runs client `p` until the run stops or the operation bound is reached.
 pub async fn run_client(p: u64, st: Arc<RunState>, nets: Arc<Vec<NetworkSpec>>, mut rng: Rng) -> anyhow::Result<()> {
@@ -112,6 +37,7 @@ pub async fn run_client(p: u64, st: Arc<RunState>, nets: Arc<Vec<NetworkSpec>>, 
         let (kind, done, node) = execute(&st, &mut rng, op, first).await;
         if kind == EventType::Ok {
             st.learn(&done);
+            st.oks.fetch_add(1, Ordering::Relaxed);
         }
         st.history.record(Process::Client(p), kind, Some(node), done)?;
         if !st.think.is_zero() {
@@ -170,20 +96,13 @@ async fn attempt(st: &RunState, node: u64, op: &Op) -> Answer<Op> {
     match op {
         Op::Allocate(a) => {
             let (container_id, ifname) = split_owner(&a.owner);
-            let msg = pb::AllocateRequest {
-                request_id: a.request_id.clone(),
-                network_name: a.network.clone(),
-                ranges: a.ranges.iter().map(pb_range).collect(),
-                static_ips: Vec::new(),
-                enable_overlapping_ranges: None,
-                attachment: Some(pb::Attachment {
-                    container_id: container_id.into(),
-                    ifname: ifname.into(),
-                    cni_network: "jepsen".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            };
+            let msg = requests::Allocate::new(&a.network)
+                .request_id(a.request_id.clone())
+                .ranges(a.ranges.iter().map(pb_range))
+                .container(container_id)
+                .ifname(ifname)
+                .cni_network("jepsen")
+                .build();
             match c.call(node, t, msg, |mut c, r| async move { c.allocate(r).await }).await {
                 Answer::Ok(resp) => match parse_ips(resp.leases.iter().map(|l| l.ip.as_str())) {
                     Ok(ips) => Answer::Ok(Op::Allocate(a.clone().with_ips(ips))),

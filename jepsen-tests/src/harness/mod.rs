@@ -1,18 +1,25 @@
 //! `jepsen-tests run`: the chaos harness. Starts N real `whereabouts-node` processes, each in its
-//! own network namespace ([`netns`]), runs concurrent clients ([`client`], [`workload`]) while
-//! the nemesis injects faults ([`nemesis`], [`membership`]), heals, takes the final reads
-//! ([`finals`]), tears everything down and checks the history with [`crate::checker`].
+//! own network namespace ([`lab`], [`nodes`], together the [`testbed`]), runs concurrent
+//! clients ([`client`], over [`crate::workload`]) while the [`nemesis`] injects faults, heals
+//! ([`heal`]), takes the final reads ([`finals`]), tears everything down and checks the history
+//! with [`crate::checker`]. Everything a run's tasks share is in [`run_state`].
+//!
+//! Module arrows point one way: `run_state` ← `testbed` ← `heal` ← `nemesis/*` (one file per
+//! fault family, none importing another) ← `nemesis` (the dispatcher) ← this module.
 
+pub mod admin;
 pub mod client;
+pub mod clocks;
+pub mod disks;
 pub mod finals;
-pub mod membership;
+pub mod heal;
+pub mod lab;
 pub mod nemesis;
-pub mod netns;
 pub mod nodes;
 pub mod options;
 pub mod rpc;
+pub mod run_state;
 pub mod testbed;
-pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -27,8 +34,9 @@ pub use options::RunArgs;
 use crate::checker::{check_file, CheckOptions, Report, Verdict};
 use crate::history::HistoryWriter;
 use crate::rng::Rng;
-use client::RunState;
-use nodes::{NodeConfig, Nodes};
+use heal::{heal, HealMoment};
+use nodes::NodeConfig;
+use run_state::RunState;
 use testbed::Testbed;
 
 /// What a run produced.
@@ -42,6 +50,15 @@ pub struct RunOutcome {
     pub passed: bool,
 }
 
+/// The previous release's node binary of a mixed-version run (`roll`), with this tree's.
+fn builds(args: &RunArgs, new: &Path) -> anyhow::Result<Option<testbed::Builds>> {
+    let Some(old) = &args.old_node_bin else { return Ok(None) };
+    if !old.is_file() {
+        bail!("no old node binary at {} (scripts/upgrade-test.sh builds release 0.1.0's)", old.display());
+    }
+    Ok(Some(testbed::Builds { old: old.canonicalize()?, new: new.to_path_buf() }))
+}
+
 fn node_bin(args: &RunArgs) -> anyhow::Result<PathBuf> {
     let bin = match &args.node_bin {
         Some(b) => b.clone(),
@@ -53,25 +70,43 @@ fn node_bin(args: &RunArgs) -> anyhow::Result<PathBuf> {
     Ok(bin.canonicalize()?)
 }
 
+/// The `lazyfs` binary, when the run puts the data directories on lazyfs mounts.
+fn lazyfs_bin(args: &RunArgs) -> anyhow::Result<Option<PathBuf>> {
+    if !(args.lazyfs || args.nemesis.0.iter().any(|f| f.needs_lazyfs())) {
+        return Ok(None);
+    }
+    let bin = match &args.lazyfs_bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("lazyfs"),
+    };
+    if !bin.is_file() {
+        bail!("no lazyfs binary at {} (build it: cargo build -p lazyfs, or pass --lazyfs-bin)", bin.display());
+    }
+    Ok(Some(bin.canonicalize()?))
+}
+
 fn is_root() -> bool {
-    netns::run_cmd("id", &["-u"]).is_ok_and(|s| s.trim() == "0")
+    testkit::netns::run_command("id", &["-u"]).is_ok_and(|s| s.trim() == "0")
 }
 
 /// Runs the harness end to end (setup, load + faults, heal, final reads, teardown, check).
 pub async fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
+    args.validate().map_err(anyhow::Error::msg)?;
     if !is_root() {
         bail!("jepsen-tests run needs root (network namespaces, nftables)");
     }
     let bin = node_bin(args)?;
+    let builds = builds(args, &bin)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let seed = args.seed.unwrap_or(now.as_nanos() as u64 % 1_000_000_007);
     let dir = args.results.join(format!("{}-s{seed}", now.as_secs()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
-    tracing::info!(seed, dir = %dir.display(), node = %bin.display(), "chaos run starting");
+    tracing::info!(seed, dir = %dir.display(), node = %bin.display(), old_node = ?builds.as_ref().map(|b| &b.old),
+        "chaos run starting");
     let history_path = dir.join("history.jsonl");
     let started = Instant::now();
-    let (stats, nemesis_done) = drive(args, &bin, seed, &dir, &history_path).await?;
+    let (stats, nemesis_done) = drive(args, &bin, builds.clone(), seed, &dir, &history_path).await?;
     let wall = started.elapsed();
 
     let opts = CheckOptions {
@@ -87,6 +122,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&report)?)?;
     let summary = json!({
         "seed": seed, "nodes": args.nodes, "clients": args.clients, "node_bin": bin,
+        "old_node_bin": builds.map(|b| b.old),
         "wall_secs": wall.as_secs_f64(), "check_secs": check_secs, "ops_invoked": stats.0,
         "node_starts": stats.1, "episodes": nemesis_done, "finals": stats.2,
         "verdict": report.verdict, "anomalies": report.anomaly_count(),
@@ -97,6 +133,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<RunOutcome> {
         if args.expect_anomalies { report.verdict == Verdict::Invalid } else { report.verdict == Verdict::Valid };
     if passed && !args.expect_anomalies && !args.keep_data {
         let _ = std::fs::remove_dir_all(dir.join("nodes"));
+        let _ = std::fs::remove_dir_all(dir.join("lazyfs"));
     }
     Ok(RunOutcome { dir, report, passed })
 }
@@ -107,13 +144,15 @@ type DriveStats = (u64, u64, finals::Finals);
 async fn drive(
     args: &RunArgs,
     bin: &Path,
+    builds: Option<testbed::Builds>,
     seed: u64,
     dir: &Path,
     history_path: &Path,
 ) -> anyhow::Result<(DriveStats, serde_json::Value)> {
     let mut rng = Rng::new(seed);
     let config = NodeConfig {
-        bin: bin.to_path_buf(),
+        // A mixed-version run starts every node on the previous release.
+        bin: builds.as_ref().map_or(bin, |b| b.old.as_path()).to_path_buf(),
         dir: dir.join("nodes"),
         snapshot_threshold: args.snapshot_threshold,
         heartbeat_ms: args.heartbeat_ms,
@@ -121,10 +160,18 @@ async fn drive(
         request_timeout_ms: args.request_timeout_ms,
     };
     let founders: Vec<u64> = (0..args.nodes).collect();
-    let _lock = netns::RunLock::take()?;
-    let lab = netns::Lab::create()?;
-    let nodes = Nodes::new(config, &founders)?;
-    let mut tb = Testbed::start(lab, nodes, args.nodes)?;
+    let _lock = lab::RunLock::take()?;
+    let lab = lab::Lab::create()?;
+    let nodes = nodes::launcher(config, &founders)?;
+    let disks = match lazyfs_bin(args)? {
+        Some(bin) => Some(disks::Disks::new(&bin, &dir.join("lazyfs"))?),
+        None => None,
+    };
+    let clocks = match args.nemesis.0.iter().any(|f| f.needs_fake_clock()) {
+        true => Some(clocks::Clocks::new(&args.faketime_lib, &dir.join("clocks"))?),
+        false => None,
+    };
+    let mut tb = Testbed::start(lab, nodes, args.nodes, disks, clocks, builds)?;
     let history = HistoryWriter::create(history_path)?;
     let budget = Duration::from_secs(args.op_budget_secs);
     let think = Duration::from_millis(args.think_ms);
@@ -141,7 +188,7 @@ async fn drive(
             }
         })
     };
-    let nets = Arc::new(workload::networks(args.networks));
+    let nets = Arc::new(crate::workload::networks(args.networks));
     let mut tasks = Vec::new();
     for p in 0..args.clients {
         tasks.push(tokio::spawn(client::run_client(p, st.clone(), nets.clone(), rng.fork())));
@@ -152,13 +199,17 @@ async fn drive(
         hold: Duration::from_millis(args.hold_ms),
     };
     let progress = progress_reporter(st.clone());
-    let done = nemesis::run(&mut tb, &st, &args.nemesis.0, timing, &mut rng, until).await;
+    let done = nemesis::run(&mut tb, &st, &args.nemesis.0, timing, &mut rng, until, args.episodes).await;
     let clients_running = |tasks: &[tokio::task::JoinHandle<_>]| !tasks.iter().all(|t| t.is_finished());
-    while !st.stop.load(Ordering::Relaxed) && Instant::now() < until && clients_running(&tasks) {
+    let episodes_done = |done: &anyhow::Result<std::collections::BTreeMap<String, u64>>| {
+        args.episodes.is_some_and(|m| done.as_ref().is_ok_and(|d| d.values().sum::<u64>() >= m))
+    };
+    while !st.stop.load(Ordering::Relaxed) && Instant::now() < until && clients_running(&tasks) && !episodes_done(&done)
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The final heal happens under load, so the checker measures how fast service comes back.
-    finals::heal_all(&mut tb, &st)?;
+    heal(&mut tb, &st, HealMoment::Final)?;
     let tail = Instant::now() + Duration::from_secs(args.tail_secs);
     while !st.stop.load(Ordering::Relaxed) && Instant::now() < tail && clients_running(&tasks) {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -27,9 +27,23 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 0)]
     pub think_ms: u64,
     /// Fault families: `all`, `none`, or a list of kill, pause, partition, drop, snapshot,
-    /// membership, flush-crash.
+    /// membership, flush-crash, wipe, power-loss, clock, slow-disk, and roll (not in `all`: it
+    /// needs `--old-node-bin`).
     #[arg(long, default_value = "all", value_parser = parse_fault_list)]
     pub nemesis: FaultList,
+    /// Stop after this many fault episodes (then the final heal and the tail, as after `--time`).
+    #[arg(long)]
+    pub episodes: Option<u64>,
+    /// Put the nodes' data directories on lazyfs mounts even when no selected nemesis needs them
+    /// (power-loss and slow-disk do).
+    #[arg(long)]
+    pub lazyfs: bool,
+    /// The `lazyfs` binary (default: `lazyfs` next to this binary).
+    #[arg(long)]
+    pub lazyfs_bin: Option<PathBuf>,
+    /// The libfaketime library the `clock` nemesis preloads into every node.
+    #[arg(long, default_value = super::clocks::DEFAULT_LIB)]
+    pub faketime_lib: PathBuf,
     /// Mean quiet time between fault episodes (ms).
     #[arg(long, default_value_t = 3_000)]
     pub interval_ms: u64,
@@ -45,6 +59,10 @@ pub struct RunArgs {
     /// The node binary (default: `whereabouts-node` next to this binary).
     #[arg(long)]
     pub node_bin: Option<PathBuf>,
+    /// The previous release's node binary, for the `roll` nemesis (required with it): every node
+    /// starts on it, and members are rolled to `--node-bin` and back.
+    #[arg(long)]
+    pub old_node_bin: Option<PathBuf>,
     /// Where `<run>/history.jsonl`, the report and the node logs go.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
@@ -78,4 +96,51 @@ pub struct RunArgs {
     /// Keep the nodes' data directories after a valid run (always kept otherwise).
     #[arg(long)]
     pub keep_data: bool,
+}
+
+impl RunArgs {
+    /// Checks the options that depend on each other: `--old-node-bin` goes with the `roll`
+    /// nemesis, both ways.
+    pub fn validate(&self) -> Result<(), String> {
+        let roll = self.nemesis.0.iter().any(|f| f.needs_old_build());
+        match (roll, &self.old_node_bin) {
+            (true, None) => {
+                Err("the roll nemesis needs --old-node-bin PATH: the previous release's whereabouts-node, \
+                                 which every node starts on (scripts/upgrade-test.sh builds it)"
+                    .into())
+            }
+            (false, Some(_)) => Err("--old-node-bin is only used by the roll nemesis (add roll to --nemesis)".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("run").chain(args.iter().copied())).expect("parses").run
+    }
+
+    #[test]
+    fn roll_needs_an_old_binary_and_an_old_binary_needs_roll() {
+        let err = parse(&["--nemesis", "roll"]).validate().unwrap_err();
+        assert!(err.contains("--old-node-bin"), "{err}");
+        let err = parse(&["--nemesis", "kill,roll"]).validate().unwrap_err();
+        assert!(err.contains("--old-node-bin"), "{err}");
+        assert!(parse(&["--nemesis", "roll", "--old-node-bin", "/tmp/old"]).validate().is_ok());
+        let err = parse(&["--old-node-bin", "/tmp/old"]).validate().unwrap_err();
+        assert!(err.contains("roll"), "{err}");
+        assert!(parse(&["--nemesis", "all,roll", "--old-node-bin", "/tmp/old"]).validate().is_ok());
+        assert!(parse(&[]).validate().is_ok(), "all without roll needs no old binary");
+    }
 }

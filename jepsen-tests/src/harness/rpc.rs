@@ -12,7 +12,7 @@ use proto::ipam::ipam_client::IpamClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use super::netns::node_addr;
+use super::lab::node_addr;
 
 /// The outcome of one attempt.
 #[derive(Debug)]
@@ -81,6 +81,43 @@ impl Clients {
             Answer::Ok(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// The cluster version and every member's formats, as node `id` reports them
+    /// (`ClusterVersion` without a change; release 0.1.0 answers UNIMPLEMENTED).
+    pub async fn cluster_version(&self, id: u64) -> Answer<pb::ClusterVersionResponse> {
+        let msg = pb::ClusterVersionRequest { set: None, compact: false };
+        self.call(id, Duration::from_secs(5), msg, |mut c, r| async move { c.cluster_version(r).await }).await
+    }
+
+    /// Asks `ids` in turn for the cluster version (see [`Clients::cluster_version`]); returns
+    /// the version of the first answer and, as recorded in the history, the answer (who answered,
+    /// the version, `downgrade_ready`, each member's release and the newest formats in its log
+    /// and snapshot) or every node's error.
+    pub async fn versions(&self, ids: &[u64]) -> (Option<u32>, serde_json::Value) {
+        let mut errors = serde_json::Map::new();
+        for id in ids {
+            match self.cluster_version(*id).await {
+                Answer::Ok(r) => {
+                    let members: Vec<serde_json::Value> = r
+                        .members
+                        .iter()
+                        .map(|m| {
+                            serde_json::json!({"id": m.id, "reachable": m.reachable, "binary_version": m.binary_version,
+                                "newest_log_format": m.newest_log_format, "snapshot_format": m.snapshot_format,
+                                "error": m.error})
+                        })
+                        .collect();
+                    let value = serde_json::json!({"asked": id, "cluster_version": r.cluster_version,
+                        "downgrade_ready": r.downgrade_ready, "members": members});
+                    return (Some(r.cluster_version), value);
+                }
+                Answer::Refused(e) | Answer::Unknown(e) => {
+                    errors.insert(id.to_string(), e.into());
+                }
+            }
+        }
+        (None, serde_json::json!({ "errors": errors }))
     }
 
     /// The leader among `ids`: a node that says it leads, with the highest term.

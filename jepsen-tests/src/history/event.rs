@@ -2,56 +2,14 @@
 //!
 //! The wire shape is [`RawEvent`] (`f` + free `value`); [`Event`] is the typed form built from it.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use super::error::OpError;
 use super::op::Op;
+use super::process::Process;
 
 /// Node id as used by the cluster (`--initial-cluster` ordinal).
 pub type NodeId = u64;
-
-/// Who issued an event: a numbered client, or the fault injector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Process {
-    /// A client; each has at most one outstanding operation.
-    Client(u64),
-    /// The nemesis (fault injector), written as the string `"nemesis"`.
-    Nemesis,
-}
-
-impl Serialize for Process {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Process::Client(n) => s.serialize_u64(*n),
-            Process::Nemesis => s.serialize_str("nemesis"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Process {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Wire {
-            Num(u64),
-            Str(String),
-        }
-        match Wire::deserialize(d)? {
-            Wire::Num(n) => Ok(Process::Client(n)),
-            Wire::Str(s) if s == "nemesis" => Ok(Process::Nemesis),
-            Wire::Str(s) => Err(serde::de::Error::custom(OpError::BadProcess(s))),
-        }
-    }
-}
-
-impl std::fmt::Display for Process {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Process::Client(n) => write!(f, "p{n}"),
-            Process::Nemesis => f.write_str("nemesis"),
-        }
-    }
-}
 
 /// The `type` of an event: an invocation or one of the three completions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,13 +6,15 @@
 mod error;
 mod event;
 mod op;
+mod process;
 mod reader;
 mod table;
 mod writer;
 
 pub use error::{HistoryError, OpError};
-pub use event::{Event, EventType, NodeId, Process, RawEvent};
+pub use event::{Event, EventType, NodeId, RawEvent};
 pub use op::{Allocate, FinalRead, Nemesis, Op, RangeSpec, ReadOwner, Release, ReleaseIp, ERROR_EXHAUSTED};
+pub use process::Process;
 pub use reader::{parse_history, read_history};
 pub use table::{FinalTable, Holders};
 pub use writer::HistoryWriter;

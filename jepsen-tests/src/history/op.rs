@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::error::OpError;
-use super::event::Process;
+use super::process::Process;
 use super::table::FinalTable;
 
 /// `error` value of a `fail` allocate meaning "the ranges are exhausted" (a definite, checked outcome).

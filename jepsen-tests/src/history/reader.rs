@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::error::HistoryError;
-use super::event::{Event, EventType, Process, RawEvent};
+use super::event::{Event, EventType, RawEvent};
+use super::process::Process;
 
 /// Reads a history file; see [`parse_history`] for the rules applied.
 pub fn read_history(path: &Path) -> Result<Vec<Event>, HistoryError> {

@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::error::HistoryError;
-use super::event::{Event, EventType, NodeId, Process};
+use super::event::{Event, EventType, NodeId};
 use super::op::{Nemesis, Op};
+use super::process::Process;
 
 struct Inner<W> {
     sink: W,

@@ -7,15 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipam::{Attachment, Command, Event, IpamError, Outcome, Owner};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
-use raft_store::domain::{self, Attachment, Command, Event, IpamError, Outcome, Owner};
 use raft_store::types::Batch;
 use tokio::time::Instant;
 
 use super::router::Router;
-use crate::harness::workload::{next_op, split_owner, NetworkSpec};
 use crate::history::{EventType, HistoryWriter, Op, Process, RangeSpec, ERROR_EXHAUSTED};
 use crate::rng::Rng;
+use crate::workload::{next_op, split_owner, NetworkSpec};
 
 /// What the client tasks share.
 pub struct ClientCtx {
@@ -42,14 +42,14 @@ impl ClientCtx {
     }
 }
 
-fn domain_range(r: &RangeSpec) -> Option<domain::Range> {
-    let spec = domain::RangeSpec {
+fn domain_range(r: &RangeSpec) -> Option<ipam::Range> {
+    let spec = ipam::RangeSpec {
         range: r.range.clone(),
         range_start: r.range_start.map(|a| a.to_string()),
         range_end: r.range_end.map(|a| a.to_string()),
         exclude: r.exclude.clone(),
     };
-    domain::Range::parse(&spec, "range").ok().map(|(range, _)| range)
+    ipam::Range::parse(&spec, "range").ok().map(|(range, _)| range)
 }
 
 fn owner(o: &str) -> Owner {
@@ -62,7 +62,7 @@ fn event(op: &Op, time_ms: u64) -> Option<Event> {
     let (id, command) = match op {
         Op::Allocate(a) => {
             let ranges: Option<Vec<_>> = a.ranges.iter().map(domain_range).collect();
-            let cmd = domain::Allocate {
+            let cmd = ipam::Allocate {
                 network: a.network.clone(),
                 ranges: ranges?,
                 statics: Vec::new(),
@@ -73,10 +73,10 @@ fn event(op: &Op, time_ms: u64) -> Option<Event> {
         }
         Op::Release(r) => (
             r.request_id.clone(),
-            Command::Release(domain::Release { network: r.network.clone(), owner: owner(&r.owner), only_node: None }),
+            Command::Release(ipam::Release { network: r.network.clone(), owner: owner(&r.owner), only_node: None }),
         ),
         Op::ReleaseIp(r) => {
-            let cmd = domain::ReleaseIp { network: r.network.clone(), ip: r.ip, expected: owner(&r.owner) };
+            let cmd = ipam::ReleaseIp { network: r.network.clone(), ip: r.ip, expected: owner(&r.owner) };
             (r.request_id.clone().unwrap_or_default(), Command::ReleaseIp(cmd))
         }
         _ => return None,
@@ -109,7 +109,7 @@ async fn attempt(ctx: &ClientCtx, node: u64, op: &Op) -> Try {
     let Some(ev) = event(op, ctx.start.elapsed().as_millis() as u64) else {
         return Try::Done(EventType::Fail, op.clone());
     };
-    let write = raft.client_write(Batch { events: vec![ev] });
+    let write = raft.client_write(Batch::new(vec![ev], ipam::FORMAT_MIN));
     match tokio::time::timeout(Duration::from_secs(1), write).await {
         Ok(Ok(resp)) => match resp.data.replies.into_iter().next() {
             Some(Ok(Outcome::Allocated(leases))) => match op {
@@ -118,7 +118,9 @@ async fn attempt(ctx: &ClientCtx, node: u64, op: &Op) -> Try {
                 }
                 other => Try::Done(EventType::Ok, other.clone()),
             },
-            Some(Ok(Outcome::Released(_))) => Try::Done(EventType::Ok, op.clone()),
+            Some(Ok(Outcome::Released(_) | Outcome::Configured(_) | Outcome::ClusterVersion { .. })) => {
+                Try::Done(EventType::Ok, op.clone())
+            }
             Some(Err(e)) => {
                 let done = match (op, &e) {
                     (Op::Allocate(a), IpamError::Exhausted { .. }) => {

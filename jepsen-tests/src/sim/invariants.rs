@@ -4,7 +4,7 @@
 //! - log matching: two logs holding an entry with the same index and term hold the same entry
 //!   there, and agree on every earlier index both still hold;
 //! - state-machine safety: one log id per applied index everywhere, one reply per request id
-//!   (checked while applying, by the [`Oracle`](super::machine::Oracle)), and nodes that applied
+//!   (checked while applying, by the [`Oracle`](super::oracle::Oracle)), and nodes that applied
 //!   the same index hold the same state (same snapshot encoding);
 //! - IPAM: no address held twice in one network on any node.
 
@@ -12,12 +12,13 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
+use ipam::snapshot;
 use openraft::ServerState;
-use raft_store::domain::snapshot;
 use raft_store::types::typ;
+use testkit::mem_log::MemLog;
+use testkit::mem_state_machine::MemSm;
 
 use super::router::Router;
-use super::storage::MemLog;
 
 /// One log as index → (log id, payload hash).
 type LogIds = BTreeMap<u64, (typ::LogId, u64)>;
@@ -64,7 +65,7 @@ impl Invariants {
     /// Runs every check; returns a fingerprint of what it saw (for determinism comparisons).
     pub fn check(&mut self, step: u64, router: &Router, logs: &BTreeMap<u64, MemLog>) -> u64 {
         self.steps += 1;
-        let up: Vec<(u64, typ::Raft, super::machine::MemSm)> =
+        let up: Vec<(u64, typ::Raft, MemSm)> =
             router.lock().up.iter().map(|(id, (r, m))| (*id, r.clone(), m.clone())).collect();
         let mut fingerprint = Vec::new();
         let mut states: HashMap<Option<u64>, (u64, u64)> = HashMap::new();

@@ -1,5 +1,6 @@
-//! Deterministic simulation (`jepsen-tests sim`): openraft nodes with the real IPAM state machine
-//! (`raft_store::domain`), an in-memory log ([`storage`]) and an in-process network ([`router`]),
+//! Deterministic simulation (`jepsen-tests sim`): openraft nodes with the in-memory log and IPAM
+//! state machine of `testkit` (`mem_log`, `mem_state_machine`: the real `ipam` domain) and an
+//! in-process network ([`router`]),
 //! on a current-thread tokio runtime with paused (simulated) time. A seed drives the workload,
 //! the faults ([`world`]: crashes with downtime, partitions, loss, delay spikes, membership
 //! changes), every message's delay and loss, and each node's election timeout. After every step
@@ -14,9 +15,8 @@
 
 pub mod clients;
 pub mod invariants;
-pub mod machine;
+pub mod oracle;
 pub mod router;
-pub mod storage;
 pub mod world;
 
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use testkit::mem_state_machine::MemSm;
 
 use crate::checker::{check, CheckOptions, Verdict};
 use crate::history::{parse_history, EventType, FinalRead, FinalTable, HistoryWriter, Op, Process};
@@ -136,7 +137,7 @@ async fn simulate_async(opts: SimOptions) -> anyhow::Result<SimReport> {
         history: HistoryWriter::new(Vec::new()),
         start: tokio::time::Instant::now(),
         stop: Default::default(),
-        nets: crate::harness::workload::networks(3),
+        nets: crate::workload::networks(3),
     });
     let tasks: Vec<_> = (0..n_clients).map(|p| tokio::spawn(clients::run(p, ctx.clone(), rng.fork()))).collect();
     let mut inv = Invariants::default();
@@ -168,7 +169,7 @@ async fn simulate_async(opts: SimOptions) -> anyhow::Result<SimReport> {
         }
     }
     let mut violations = inv.violations.clone();
-    violations.extend(world.oracle.lock().unwrap_or_else(|p| p.into_inner()).violations.iter().take(10).cloned());
+    violations.extend(world.oracle.violations().into_iter().take(10));
     if !settled {
         violations.push("liveness: the members did not converge within 30 s of simulated time after healing".into());
     }
@@ -211,7 +212,7 @@ fn converged(world: &World) -> bool {
 }
 
 fn final_reads(world: &World, ctx: &ClientCtx, n_clients: u64) {
-    let up: Vec<(u64, machine::MemSm)> = world.router.lock().up.iter().map(|(i, (_, m))| (*i, m.clone())).collect();
+    let up: Vec<(u64, MemSm)> = world.router.lock().up.iter().map(|(i, (_, m))| (*i, m.clone())).collect();
     for (k, (id, sm)) in up.into_iter().enumerate() {
         let mut table = FinalTable::default();
         for a in sm.volatile().state.allocations(None) {

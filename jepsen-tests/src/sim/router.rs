@@ -17,8 +17,8 @@ use openraft::raft::{
 };
 use openraft::BasicNode;
 use raft_store::types::{typ, NodeId, TypeConfig};
+use testkit::mem_state_machine::MemSm;
 
-use super::machine::MemSm;
 use crate::rng::Rng;
 
 /// Link conditions and the running nodes.

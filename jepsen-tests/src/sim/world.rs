@@ -9,10 +9,11 @@ use std::time::Duration;
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use raft_store::types::typ;
 use serde::Serialize;
+use testkit::mem_log::MemLog;
+use testkit::mem_state_machine::{MemSm, SmDisk};
 
-use super::machine::{MemSm, Oracle, SmDisk};
+use super::oracle::Oracle;
 use super::router::{NetFactory, Router};
-use super::storage::MemLog;
 use crate::rng::Rng;
 
 /// What survives a crash: the log and the snapshot, plus the node's own timing.
@@ -52,7 +53,7 @@ pub struct World {
     /// Down nodes and the step they come back at.
     pub down: BTreeMap<u64, u64>,
     /// State-machine safety oracle shared by all machines.
-    pub oracle: Arc<Mutex<Oracle>>,
+    pub oracle: Arc<Oracle>,
     /// Faults injected.
     pub faults: FaultCounts,
     /// Planted bug: a crash drops the last 3 (acknowledged) log entries.

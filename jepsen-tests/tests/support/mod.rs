@@ -1,3 +1,3 @@
 //! Shared helpers for integration tests.
 
-pub mod sim;
+pub mod fake_service;

@@ -46,6 +46,10 @@ pub enum ClusterError {
     /// INVALID_ARGUMENT: the node refused a field of the request.
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// PERMISSION_DENIED: the plugin's certificate does not allow the call (another node's
+    /// attachments, or no plugin role).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// INTERNAL or any other status: a bug or storage failure.
     #[error("cluster error ({code:?}): {message}")]
     Internal {
@@ -94,6 +98,7 @@ impl ClusterError {
                 ClusterError::OwnerConflict(message)
             }
             ("invalid", _) | (_, Code::InvalidArgument) => ClusterError::Invalid(message),
+            ("permission_denied", _) | (_, Code::PermissionDenied) => ClusterError::PermissionDenied(message),
             ("internal", _) => ClusterError::Internal { code: status.code(), message },
             (_, Code::Unavailable) => transient(if status.message().contains("transport error") {
                 Transient::Unreachable
@@ -156,6 +161,8 @@ mod tests {
         assert_eq!(e(Code::FailedPrecondition, "owner_mismatch"), ClusterError::OwnerConflict("msg".into()));
         assert_eq!(e(Code::FailedPrecondition, "owner_conflict"), ClusterError::OwnerConflict("msg".into()));
         assert_eq!(e(Code::InvalidArgument, "invalid"), ClusterError::Invalid("msg".into()));
+        assert_eq!(e(Code::PermissionDenied, "permission_denied"), ClusterError::PermissionDenied("msg".into()));
+        assert_eq!(e(Code::PermissionDenied, ""), ClusterError::PermissionDenied("msg".into()));
         assert!(matches!(e(Code::Internal, "internal"), ClusterError::Internal { .. }));
         assert!(matches!(e(Code::Unimplemented, ""), ClusterError::Internal { code: Code::Unimplemented, .. }));
         assert!(e(Code::Internal, "").is_transient(), "no reason trailer: from the transport, not a node");

@@ -12,8 +12,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::config::TlsPaths;
 use proto::ipam::ipam_client::IpamClient;
-use raft_store::config::TlsPaths;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Response, Status};
 
@@ -101,13 +101,14 @@ pub struct Cluster<'f> {
     jitter: f64,
     clients: HashMap<String, IpamGrpc>,
     attempts: u32,
+    reached: bool,
 }
 
 impl<'f> Cluster<'f> {
     /// A cluster reached through `endpoints` (tried in order), within `budget`. `jitter` in
     /// [0.5, 1] scales the backoff (see [`jitter_from`]).
     pub fn new(endpoints: Vec<String>, factory: &'f dyn ClientFactory, budget: Budget, jitter: f64) -> Cluster<'f> {
-        Cluster { endpoints, tls: None, factory, budget, jitter, clients: HashMap::new(), attempts: 0 }
+        Cluster { endpoints, tls: None, factory, budget, jitter, clients: HashMap::new(), attempts: 0, reached: false }
     }
 
     /// The same cluster reached with mutual TLS (`tls_ca`/`tls_cert`/`tls_key` of the configuration).
@@ -119,6 +120,11 @@ impl<'f> Cluster<'f> {
     /// Calls made so far (connect failures included).
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// True once a node gave an answer (a reply or a final refusal): the cluster is reachable.
+    pub fn reached(&self) -> bool {
+        self.reached
     }
 
     /// Runs `call` until a node answers or the budget is spent. `call` gets a client and the
@@ -192,8 +198,15 @@ impl<'f> Cluster<'f> {
             Err(_) => {
                 Err(transient(Transient::Timeout, format!("{rpc}: no answer within {} ms", deadline.as_millis())))
             }
-            Ok(Err(status)) => Err(ClusterError::from_status(endpoint, &status)),
-            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => {
+                let e = ClusterError::from_status(endpoint, &status);
+                self.reached |= !e.is_transient();
+                Err(e)
+            }
+            Ok(Ok(response)) => {
+                self.reached = true;
+                Ok(response.into_inner())
+            }
         }
     }
 

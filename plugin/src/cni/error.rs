@@ -30,6 +30,9 @@ pub const ADDRESS_TAKEN: u32 = 101;
 pub const OWNER_CONFLICT: u32 = 102;
 /// 103: CHECK found that the cluster does not hold exactly the addresses of `prevResult`.
 pub const CHECK_MISMATCH: u32 = 103;
+/// 104: the cluster refused the plugin's identity for this call (a plugin certificate acts for
+/// its own node only); the message names the node name sent and the certificate's.
+pub const PERMISSION_DENIED: u32 = 104;
 /// 999: a bug or an unexpected reply.
 pub const INTERNAL: u32 = 999;
 

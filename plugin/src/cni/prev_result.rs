@@ -2,8 +2,8 @@
 //! carry `ips[].address`; `version` (0.x) and `interface` (set by the interface plugin) are
 //! ignored.
 
+use ipam::{FieldError, FieldProblem};
 use ipnet::IpNet;
-use raft_store::domain::{FieldError, FieldProblem};
 use serde_json::Value;
 
 /// The addresses listed in `prevResult.ips`, in order. Errors name the bad field.

@@ -1,11 +1,12 @@
 //! The IPAM result of CNI 0.3.0, 0.3.1 and 0.4.0 (libcni `types/040`): like 1.x, plus a
 //! `"version"` (`"4"` or `"6"`) on each IP. Only ever converted from the newest result when
-//! printed.
+//! printed. A declared mirror of [`v1`]'s types: one module per result shape, as libcni has
+//! `types/040` beside `types/100`.
 
 use std::net::IpAddr;
 
+use crate::config::{Dns, Route};
 use ipnet::IpNet;
-use raft_store::config::{Dns, Route};
 use serde::{Deserialize, Serialize};
 
 use super::{v1, CniVersion};

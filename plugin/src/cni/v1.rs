@@ -4,8 +4,8 @@
 
 use std::net::IpAddr;
 
+use crate::config::{Dns, Route};
 use ipnet::IpNet;
-use raft_store::config::{Dns, Route};
 use serde::{Deserialize, Serialize};
 
 use super::CniVersion;
@@ -20,7 +20,8 @@ pub struct IpConfig {
     pub gateway: Option<IpAddr>,
 }
 
-/// A 1.x IPAM result. Key order and omissions follow libcni's `types/100` (`dns` always present).
+/// A 1.x IPAM result. Omissions follow libcni's `types/100`: `ips` and `routes` when empty, `dns`
+/// when nothing in it is set.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IpamResult {
     /// The version the result is printed in.
@@ -34,7 +35,7 @@ pub struct IpamResult {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
     /// DNS settings from the configuration.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,
 }
 
@@ -66,13 +67,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn empty_parts_are_omitted_but_dns_stays() {
+    fn empty_parts_are_omitted_dns_included() {
         let r = IpamResult {
             ips: vec![IpConfig { address: "10.0.0.2/24".parse().unwrap(), gateway: None }],
             ..IpamResult::new()
         };
         let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v, serde_json::json!({"cniVersion": "1.1.0", "ips": [{"address": "10.0.0.2/24"}], "dns": {}}));
+        assert_eq!(v, serde_json::json!({"cniVersion": "1.1.0", "ips": [{"address": "10.0.0.2/24"}]}));
     }
 
     #[test]

@@ -6,6 +6,10 @@ use std::fmt;
 /// A CNI specification version the plugin supports. Ordered: a later variant is a newer spec.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CniVersion {
+    /// 0.1.0 (also what a configuration without `cniVersion` means): the `ip4`/`ip6` result.
+    V0_1_0,
+    /// 0.2.0: same result shape as 0.1.0.
+    V0_2_0,
     /// 0.3.0: first version with the `ips`/`routes`/`dns` result (`"version"` per IP).
     V0_3_0,
     /// 0.3.1: same result shape as 0.3.0.
@@ -21,6 +25,8 @@ pub enum CniVersion {
 /// The shape of a result: which module of [`crate::cni`] prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
+    /// 0.1.0, 0.2.0: [`crate::cni::v02`].
+    V02,
     /// 0.3.0, 0.3.1, 0.4.0: [`crate::cni::v04`].
     V04,
     /// 1.0.0, 1.1.0: [`crate::cni::v1`].
@@ -29,8 +35,15 @@ pub enum Shape {
 
 impl CniVersion {
     /// Every supported version, oldest first (what VERSION prints).
-    pub const ALL: [CniVersion; 5] =
-        [CniVersion::V0_3_0, CniVersion::V0_3_1, CniVersion::V0_4_0, CniVersion::V1_0_0, CniVersion::V1_1_0];
+    pub const ALL: [CniVersion; 7] = [
+        CniVersion::V0_1_0,
+        CniVersion::V0_2_0,
+        CniVersion::V0_3_0,
+        CniVersion::V0_3_1,
+        CniVersion::V0_4_0,
+        CniVersion::V1_0_0,
+        CniVersion::V1_1_0,
+    ];
     /// The newest supported version.
     pub const LATEST: CniVersion = CniVersion::V1_1_0;
 
@@ -42,6 +55,8 @@ impl CniVersion {
     /// The version as written in configurations and results.
     pub fn as_str(self) -> &'static str {
         match self {
+            CniVersion::V0_1_0 => "0.1.0",
+            CniVersion::V0_2_0 => "0.2.0",
             CniVersion::V0_3_0 => "0.3.0",
             CniVersion::V0_3_1 => "0.3.1",
             CniVersion::V0_4_0 => "0.4.0",
@@ -54,8 +69,10 @@ impl CniVersion {
     pub fn shape(self) -> Shape {
         if self >= CniVersion::V1_0_0 {
             Shape::V1
-        } else {
+        } else if self >= CniVersion::V0_3_0 {
             Shape::V04
+        } else {
+            Shape::V02
         }
     }
 
@@ -87,7 +104,7 @@ pub struct Incompatible {
 }
 
 /// Chooses the version of an invocation: the newest supported one among `cniVersion` and the
-/// `cniVersions` list. An empty `cniVersion` means 0.1.0, as in libcni, which is not supported.
+/// `cniVersions` list. An empty or missing `cniVersion` means 0.1.0, as in libcni.
 pub fn negotiate(cni_version: Option<&str>, cni_versions: &[String]) -> Result<CniVersion, Incompatible> {
     let mut asked: Vec<String> = Vec::new();
     match cni_version {
@@ -133,13 +150,16 @@ mod tests {
         for v in CniVersion::ALL {
             assert_eq!(CniVersion::parse(v.as_str()), Some(v));
         }
-        for bad in ["", "0.1.0", "0.2.0", "1.2.0", "1.0", "v1.0.0"] {
+        for bad in ["", "0.0.9", "1.2.0", "1.0", "v1.0.0"] {
             assert_eq!(CniVersion::parse(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn shapes_split_at_1_0_0() {
+        assert_eq!(CniVersion::V0_1_0.shape(), Shape::V02);
+        assert_eq!(CniVersion::V0_2_0.shape(), Shape::V02);
+        assert_eq!(CniVersion::V0_3_0.shape(), Shape::V04);
         assert_eq!(CniVersion::V0_4_0.shape(), Shape::V04);
         assert_eq!(CniVersion::V1_0_0.shape(), Shape::V1);
     }
@@ -150,10 +170,11 @@ mod tests {
         let list = vec!["0.4.0".to_string(), "1.1.0".to_string(), "9.9.9".to_string()];
         assert_eq!(negotiate(Some("0.3.0"), &list), Ok(CniVersion::V1_1_0));
         assert_eq!(negotiate(None, &list), Ok(CniVersion::V1_1_0));
-        let err = negotiate(Some("0.2.0"), &[]).unwrap_err();
-        assert_eq!(err.asked, vec!["0.2.0"]);
-        assert_eq!(negotiate(None, &[]).unwrap_err().asked, vec!["0.1.0"]);
-        assert_eq!(negotiate(Some(""), &[]).unwrap_err().asked, vec!["0.1.0"]);
+        assert_eq!(negotiate(Some("0.2.0"), &[]), Ok(CniVersion::V0_2_0));
+        let err = negotiate(Some("0.5.0"), &[]).unwrap_err();
+        assert_eq!(err.asked, vec!["0.5.0"]);
+        assert_eq!(negotiate(None, &[]), Ok(CniVersion::V0_1_0), "no cniVersion means 0.1.0");
+        assert_eq!(negotiate(Some(""), &[]), Ok(CniVersion::V0_1_0));
     }
 
     #[test]
@@ -168,7 +189,7 @@ mod tests {
     fn version_result_echoes_the_input() {
         let r = VersionResult::new(Some("0.4.0"));
         assert_eq!(r.cni_version, "0.4.0");
-        assert_eq!(r.supported_versions, vec!["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]);
+        assert_eq!(r.supported_versions, vec!["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]);
         assert_eq!(VersionResult::new(None).cni_version, "1.1.0");
     }
 }

@@ -1,27 +1,80 @@
 //! ADD: one address from each range plus the requested static addresses, in one all-or-nothing
 //! `Allocate` (idempotent per container+interface). The result lists the leases (prefix length of
 //! their pool, the configured gateway of the same family), then the configuration's `addresses`
-//! (echoed, not reserved, as whereabouts and the static plugin do), routes and DNS.
+//! (echoed, not reserved, as whereabouts and the static plugin do), routes and DNS. A
+//! configuration with neither ranges nor static addresses allocates nothing, as in whereabouts.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
+use crate::config::resolve_requested_ip;
+use ipam::{FieldError, FieldProblem};
 use ipnet::IpNet;
 use proto::ipam::{AllocateRequest, Lease, RangeSpec};
-use raft_store::config::resolve_requested_ip;
 
 use super::{attachment, require_endpoints};
 use crate::client::{request, Cluster};
+use crate::cni::v02::extra_per_family;
 use crate::cni::v1::{IpConfig, IpamResult};
+use crate::cni::{print_result, Shape};
 use crate::error::PluginError;
+use crate::pending::PendingStore;
 use crate::request::Request;
 
-/// Runs ADD and builds the newest result.
-pub async fn add(req: &Request, cluster: &mut Cluster<'_>) -> Result<IpamResult, PluginError> {
-    let cfg = &req.config;
+/// Longest an ADD waits for the pending-release store's lock.
+const LOCK_WAIT_CAP: Duration = Duration::from_secs(10);
+
+/// Runs ADD and prints the result in the configuration's version.
+pub async fn add(req: &Request, cluster: &mut Cluster<'_>) -> Result<String, PluginError> {
     let statics = requested_ips(req)?;
+    check_legacy_version(req, &statics)?;
+    let result = allocate(req, cluster, &statics).await?;
+    Ok(print_result(&result, req.version)?)
+}
+
+/// CNI 0.1.0/0.2.0 results hold one address per family: whereabouts refuses more than one static
+/// address of a family for them, and a result with no address at all cannot be written.
+fn check_legacy_version(req: &Request, statics: &[IpNet]) -> Result<(), PluginError> {
+    if req.version.shape() != Shape::V02 {
+        return Ok(());
+    }
+    let cfg = &req.config;
+    let fixed: Vec<IpNet> = cfg.addresses.iter().map(|a| a.address).chain(statics.iter().copied()).collect();
+    if extra_per_family(&fixed) != (0, 0) {
+        let problem = FieldProblem::Invalid(format!("CNI version {} allows one address per family", req.version));
+        let value = fixed.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+        return Err(FieldError::new("ipam.addresses", value, problem).into());
+    }
+    if cfg.ranges.is_empty() && fixed.is_empty() {
+        return Err(crate::cni::v02::NoAddress(req.version).into());
+    }
+    Ok(())
+}
+
+/// Takes back a DEL of this attachment that is still waiting to be delivered: the address it
+/// would free is this ADD's again.
+fn take_back_pending_del(req: &Request) -> Result<(), PluginError> {
+    let store = PendingStore::new(&req.state_dir);
+    let (network, cid, ifname) = (&req.config.network_name, &req.invocation.container_id, &req.invocation.ifname);
+    if !store.may_hold(network, cid, ifname) {
+        return Ok(());
+    }
+    let fail = |e: std::io::Error| PluginError::PendingStore(format!("{}: {e}", store.dir().display()));
+    let Some(lock) = store.lock(req.budget.remaining().min(LOCK_WAIT_CAP)).map_err(fail)? else {
+        return Ok(());
+    };
+    if store.cancel(&lock, network, cid, ifname).map_err(fail)? {
+        tracing::info!("a DEL of this attachment was still waiting to be delivered: taken back");
+    }
+    Ok(())
+}
+
+async fn allocate(req: &Request, cluster: &mut Cluster<'_>, statics: &[IpNet]) -> Result<IpamResult, PluginError> {
+    let cfg = &req.config;
     let mut result = IpamResult { routes: cfg.routes.clone(), dns: cfg.dns.clone(), ..IpamResult::new() };
     if !cfg.ranges.is_empty() || !statics.is_empty() {
         require_endpoints(req)?;
+        take_back_pending_del(req)?;
         let message = AllocateRequest {
             request_id: req.request_id.clone(),
             network_name: cfg.network_name.clone(),
@@ -37,14 +90,20 @@ pub async fn add(req: &Request, cluster: &mut Cluster<'_>) -> Result<IpamResult,
             })
             .await?;
         for lease in &reply.leases {
-            let address = lease_address(lease, &statics)?;
+            let address = lease_address(lease, statics)?;
             let gateway = cfg.gateway.filter(|g| g.is_ipv4() == address.addr().is_ipv4());
-            result.ips.push(IpConfig { address, gateway });
+            let mut ip = IpConfig { address, gateway };
+            if statics.iter().any(|s| s.addr() == address.addr()) {
+                apply_gateways(std::slice::from_mut(&mut ip), &req.args.gateways);
+            }
+            result.ips.push(ip);
         }
         tracing::info!(leases = ?result.ips.iter().map(|i| i.address.to_string()).collect::<Vec<_>>(), "allocated");
     }
-    result.ips.extend(cfg.addresses.iter().map(|a| IpConfig { address: a.address, gateway: a.gateway }));
-    apply_gateways(&mut result.ips, &req.args.gateways);
+    let mut fixed: Vec<IpConfig> =
+        cfg.addresses.iter().map(|a| IpConfig { address: a.address, gateway: a.gateway }).collect();
+    apply_gateways(&mut fixed, &req.args.gateways);
+    result.ips.extend(fixed);
     Ok(result)
 }
 
@@ -75,7 +134,8 @@ fn lease_address(lease: &Lease, statics: &[IpNet]) -> Result<IpNet, PluginError>
     IpNet::new(ip, prefix).map_err(|_| PluginError::BadReply(format!("lease {ip} with pool {:?}", lease.pool)))
 }
 
-/// `CNI_ARGS` `GATEWAY=`: set on each address whose subnet contains it (whereabouts' rule).
+/// `CNI_ARGS` `GATEWAY=`: set on each static address whose subnet contains it (whereabouts' rule:
+/// never on an address allocated from a range).
 fn apply_gateways(ips: &mut [IpConfig], gateways: &[IpAddr]) {
     for gw in gateways {
         for ip in ips.iter_mut().filter(|ip| ip.address.contains(gw)) {
@@ -84,7 +144,7 @@ fn apply_gateways(ips: &mut [IpConfig], gateways: &[IpAddr]) {
     }
 }
 
-fn to_proto(spec: raft_store::domain::RangeSpec) -> RangeSpec {
+fn to_proto(spec: ipam::RangeSpec) -> RangeSpec {
     RangeSpec {
         range: spec.range,
         range_start: spec.range_start.unwrap_or_default(),

@@ -1,7 +1,7 @@
 //! How many addresses a range can hand out: its bounds, minus exclusions, minus IPv4 addresses
 //! ending in `.0` (the allocator's rules, `Range::allows`), counted without iterating.
 
-use raft_store::domain::{Family, Range};
+use ipam::{Family, Range};
 
 /// Addresses of `range` the allocator may give (saturating at `u128::MAX`).
 pub fn allocatable(range: &Range) -> u128 {
@@ -47,7 +47,7 @@ fn count(base: u128, lo: u128, hi: u128, v4: bool) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_store::domain::RangeSpec;
+    use ipam::RangeSpec;
 
     fn range(r: &str, start: Option<&str>, end: Option<&str>, exclude: &[&str]) -> Range {
         let spec = RangeSpec {

@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use ipam::{FieldError, FieldProblem};
 use ipnet::IpNet;
 use proto::ipam::CheckRequest;
-use raft_store::domain::{FieldError, FieldProblem};
 
 use super::require_endpoints;
 use crate::client::{request, Cluster};

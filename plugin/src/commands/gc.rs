@@ -2,8 +2,8 @@
 //! `cni.dev/valid-attachments`. The node name scopes the sweep, so another node's attachments are
 //! never touched.
 
+use ipam::{FieldError, FieldProblem};
 use proto::ipam::{GcRequest, Owner};
-use raft_store::domain::{FieldError, FieldProblem};
 use serde_json::Value;
 
 use super::require_endpoints;
@@ -22,7 +22,7 @@ pub async fn gc(req: &Request, cluster: &mut Cluster<'_>) -> Result<(), PluginEr
         request_id: req.request_id.clone(),
         network_name: req.config.network_name.clone(),
         cni_network: req.config.cni_network.clone(),
-        node: req.node.clone(),
+        node: req.node.name.clone(),
         keep,
     };
     let reply = cluster
@@ -31,7 +31,7 @@ pub async fn gc(req: &Request, cluster: &mut Cluster<'_>) -> Result<(), PluginEr
             async move { client.gc(request(message, deadline)).await }
         })
         .await?;
-    tracing::info!(node = %req.node, released = ?reply.released.iter().map(|l| l.ip.as_str()).collect::<Vec<_>>(), "gc");
+    tracing::info!(node = %req.node.name, released = ?reply.released.iter().map(|l| l.ip.as_str()).collect::<Vec<_>>(), "gc");
     Ok(())
 }
 

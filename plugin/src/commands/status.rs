@@ -12,9 +12,9 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use ipam::Range;
 use ipnet::IpNet;
 use proto::ipam::{Allocation, ListAllocationsRequest, StatusRequest};
-use raft_store::domain::Range;
 
 use super::{allocatable, require_endpoints};
 use crate::client::{request, Cluster};
@@ -104,7 +104,7 @@ fn held_in(range: &Range, allocations: &[Allocation], overlapping: bool) -> u128
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft_store::domain::RangeSpec;
+    use ipam::RangeSpec;
 
     fn alloc(ip: &str, pool: &str) -> Allocation {
         Allocation { ip: ip.into(), pool: pool.into(), ..Default::default() }

@@ -279,4 +279,18 @@ impl Ipam for MockIpam {
     ) -> Result<Response<Self::SaveSnapshotStream>, Status> {
         Err(Status::unimplemented("mock"))
     }
+
+    async fn settings(
+        &self,
+        _request: Request<proto::ipam::SettingsRequest>,
+    ) -> Result<Response<proto::ipam::SettingsResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
+
+    async fn cluster_version(
+        &self,
+        _request: Request<proto::ipam::ClusterVersionRequest>,
+    ) -> Result<Response<proto::ipam::ClusterVersionResponse>, Status> {
+        Err(Status::unimplemented("mock"))
+    }
 }

@@ -1,18 +1,35 @@
 //! Test doubles (feature `testing`, on for this crate's tests): an in-process mock of the IPAM
 //! gRPC service with scripted replies ([`MockIpam`], [`MockServer`]), endpoints that refuse or
-//! never answer, and an [`Env`] whose stdio are in-memory buffers ([`fake_env`], [`invoke`]).
+//! never answer, and an [`Env`] whose stdio are in-memory buffers and whose files are a map
+//! ([`fake_env`], [`env_with_files`], [`invoke`]).
 
 mod mock_ipam;
 mod mock_server;
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 pub use mock_ipam::{MockIpam, MockState, Reply};
 pub use mock_server::{refused_endpoint, MockServer, SilentServer};
 
+pub use crate::config::MapFiles;
 use crate::env::{Env, SharedWriter};
 use crate::ClientFactory;
+
+/// The state directory of in-process test invocations (one per test process).
+pub fn test_state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("wb-plugin-test-state-{}", std::process::id()))
+}
+
+/// An [`Env`] with `vars`, `files` (path, contents), host name `hostname`, empty stdin and
+/// discarded output.
+pub fn env_with_files(vars: &[(&str, &str)], files: &[(&str, &str)], hostname: Option<&str>) -> Env {
+    let (mut env, _, _) = fake_env(vars, "");
+    env.files = Box::new(MapFiles(files.iter().map(|(p, c)| (PathBuf::from(p), c.as_bytes().to_vec())).collect()));
+    env.hostname = hostname.map(str::to_string);
+    env
+}
 
 /// A writer that keeps what was written, readable while shared.
 #[derive(Clone, Default)]
@@ -45,8 +62,9 @@ pub fn fake_env(vars: &[(&str, &str)], stdin: &str) -> (Env, Capture, Capture) {
         stdin_is_terminal: false,
         stdout: SharedWriter::new(out.clone()),
         stderr: SharedWriter::new(err.clone()),
-        files: Box::new(raft_store::config::NoFiles),
+        files: Box::new(crate::config::NoFiles),
         hostname: Some("test-host".into()),
+        state_dir: test_state_dir(),
     };
     (env, out, err)
 }

@@ -1,7 +1,8 @@
 //! DEL: releases by container id + ifname in every version, is idempotent, works without a
-//! netns, and asks to retry when the cluster is unreachable.
+//! netns and with a configuration ADD would refuse; when the cluster is unreachable it succeeds
+//! and a later invocation delivers the release (or, with `strict_del`, asks to retry).
 
-use plugin::testing::{invoke, refused_endpoint};
+use plugin::testing::{invoke, refused_endpoint, Reply};
 use plugin::TcpFactory;
 use serde_json::json;
 
@@ -38,7 +39,71 @@ fn works_when_the_netns_is_gone() {
 }
 
 #[test]
-fn an_unreachable_cluster_means_try_again_later() {
+fn strict_del_asks_to_retry_when_the_cluster_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
     let eps = vec![refused_endpoint()];
-    err(&run("DEL", &conf("0.3.1", &eps, json!({"timeout_seconds": 0.5}))), 11, "0.3.1");
+    let ipam = json!({"timeout_seconds": 0.5, "strict_del": true, "state_dir": dir.path()});
+    err(&run("DEL", &conf("0.3.1", &eps, ipam)), 11, "0.3.1");
+    assert!(!dir.path().join("pending-releases").exists(), "nothing recorded");
+}
+
+/// Regression (issue 17): DEL used to fail with 11 when the cluster was down, so containerd kept
+/// the sandbox and podman leaked; now it succeeds and the next call that reaches the cluster
+/// delivers the release, marked as deferred.
+#[test]
+fn an_unreachable_cluster_defers_the_release_to_a_later_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, eps) = server();
+    // The node never answers this DEL within its budget.
+    s.state().script("Release", [Reply::Hang]);
+    let ipam = json!({"timeout_seconds": 0.5, "state_dir": dir.path(), "network_name": "n1"});
+    let out = run("DEL", &conf("1.0.0", &eps, ipam.clone()));
+    assert_eq!(ok(&out), serde_json::Value::Null);
+    assert!(out.stderr.contains("could not reach the cluster"), "{}", out.stderr);
+    assert_eq!(pending_files(dir.path()), 1, "the release waits on the node");
+
+    // Another attachment's ADD reaches the cluster: the waiting DEL goes with it.
+    let mut vars = crate::vars("ADD");
+    vars.retain(|(k, _)| *k != "CNI_CONTAINERID");
+    vars.push(("CNI_CONTAINERID", "another"));
+    ok(&invoke(&vars, &conf("1.0.0", &eps, ipam), &TcpFactory));
+    let st = s.state();
+    let delivered: Vec<_> = st.releases.iter().filter(|r| r.deferred_ms > 0).collect();
+    assert_eq!(delivered.len(), 1, "{:?}", st.releases);
+    assert_eq!((delivered[0].network_name.as_str(), delivered[0].container_id.as_str()), ("n1", CONTAINER));
+    assert_eq!(delivered[0].request_id, st.releases[0].request_id, "the DEL's own request id");
+    drop(st);
+    assert_eq!(pending_files(dir.path()), 0, "delivered entries are removed");
+}
+
+fn pending_files(state_dir: &std::path::Path) -> usize {
+    std::fs::read_dir(state_dir.join("pending-releases"))
+        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+        .unwrap_or(0)
+}
+
+/// An ADD of the attachment whose DEL waits takes the DEL back: the address is in use again.
+#[test]
+fn an_add_of_the_same_attachment_takes_its_waiting_del_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipam = json!({"timeout_seconds": 0.5, "state_dir": dir.path()});
+    ok(&run("DEL", &conf("1.0.0", &[refused_endpoint()], ipam.clone())));
+    let (s, eps) = server();
+    ok(&run("ADD", &conf("1.0.0", &eps, ipam)));
+    assert!(s.state().releases.is_empty(), "the DEL was not delivered after the ADD");
+}
+
+/// Regression (issue 17): a DEL whose configuration ADD refuses (here a range with no usable
+/// address and an exclude of the other family) still releases by owner.
+#[test]
+fn a_configuration_add_refuses_still_releases_by_owner() {
+    let (s, eps) = server();
+    let bad = json!({"range": "10.0.0.0/31", "exclude": ["fd00::/64", "junk"], "network_name": "n1"});
+    err(&run("ADD", &conf("1.0.0", &eps, bad.clone())), 7, "1.0.0");
+    let out = run("DEL", &conf("1.0.0", &eps, bad));
+    ok(&out);
+    assert!(out.stderr.contains("releases by owner anyway"), "{}", out.stderr);
+    let st = s.state();
+    assert_eq!(st.releases.len(), 1);
+    assert_eq!((st.releases[0].network_name.as_str(), st.releases[0].container_id.as_str()), ("n1", CONTAINER));
 }

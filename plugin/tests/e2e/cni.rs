@@ -6,12 +6,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-use super::cluster::ip_binary;
+use testkit::netns::command_in;
 
 /// Debian's CNI plugins.
 pub const DEBIAN_CNI_DIR: &str = "/usr/lib/cni";
@@ -88,14 +87,7 @@ impl Outcome {
 /// Runs `plugin` (inside namespace `host` when given) with `call` and `stdin`; kills it after
 /// `timeout` and panics.
 pub fn exec(plugin: &Path, host: Option<&str>, call: &Call, stdin: &str, timeout: Duration) -> Outcome {
-    let mut cmd = match host {
-        Some(ns) => {
-            let mut c = Command::new(ip_binary());
-            c.args(["netns", "exec", ns]).arg(plugin);
-            c
-        }
-        None => Command::new(plugin),
-    };
+    let mut cmd = command_in(host, plugin);
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .env("CNI_COMMAND", call.command)

@@ -1,5 +1,4 @@
-//! Support for the end-to-end tests: a real local cluster, network namespaces, CNI execution.
+//! Support for the end-to-end tests: CNI execution. The local cluster and the network
+//! namespaces come from `testkit` (`loopback_cluster`, `netns`).
 
-pub mod cluster;
 pub mod cni;
-pub mod netns;

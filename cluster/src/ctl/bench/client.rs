@@ -14,8 +14,6 @@ use tonic::transport::{Channel, Endpoint};
 use crate::tls::Transport;
 use tonic::{Code, Status};
 
-use super::report::ErrorKinds;
-
 /// First pause after a failed round over all endpoints; doubles up to [`BACKOFF_CAP`]. Shorter
 /// than the plugin's (50 ms → 1 s) so that the time writes resume after a leader change is
 /// measured to within tens of milliseconds.
@@ -54,6 +52,9 @@ pub enum Failure {
     Timeout,
     /// Any other status.
     Other,
+    /// Still in flight at the hard stop (duration + grace): the bench loop's verdict on any of
+    /// the above, never returned by [`Conn::run`].
+    CutAtHardStop,
 }
 
 impl Failure {
@@ -63,16 +64,6 @@ impl Failure {
             Code::Unavailable => Failure::Unavailable,
             Code::DeadlineExceeded | Code::Cancelled => Failure::Timeout,
             _ => Failure::Other,
-        }
-    }
-
-    /// Counts this failure in `kinds`.
-    pub fn count(self, kinds: &mut ErrorKinds) {
-        match self {
-            Failure::Exhausted => kinds.exhausted += 1,
-            Failure::Unavailable => kinds.unavailable += 1,
-            Failure::Timeout => kinds.timeout += 1,
-            Failure::Other => kinds.other += 1,
         }
     }
 }

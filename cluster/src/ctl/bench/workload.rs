@@ -1,52 +1,14 @@
-//! What the bench asks for: the pools (aligned ranges, as `etcd-scheme-bench` lays them out, so
-//! both systems get the same CIDRs) and realistic owners — a 64-hex container id, a pod named
-//! like a Deployment's (`checkout-41-7d9f8b6c5d-x2kq9`), a UUID pod uid, a node, Multus' `net1`.
+//! What the bench asks for: addresses in loadgen's pools (the layout `etcd-scheme-bench` uses
+//! too, so both systems get the same CIDRs) for realistic owners — a 64-hex container id, a pod
+//! named like a Deployment's (`checkout-41-7d9f8b6c5d-x2kq9`), a UUID pod uid, a node, Multus' `net1`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
+use loadgen::PoolRange;
 use proto::ipam as pb;
 use rand::Rng;
 
-/// An aligned range of `size` addresses (a power of two): pool `index` of the bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolRange {
-    network: u128,
-    size: u128,
-    ipv6: bool,
-}
-
-impl PoolRange {
-    /// Pool `index` of `size` addresses: IPv4 from 10.0.0.0 up, IPv6 from fd00:be::/64 up
-    /// (the layout of `bench-reference`'s pools).
-    pub fn new(index: u32, size: u128, ipv6: bool) -> anyhow::Result<PoolRange> {
-        anyhow::ensure!(size.is_power_of_two() && size >= 4, "pool size {size} must be a power of two ≥ 4");
-        let base: u128 = if ipv6 {
-            u128::from(Ipv6Addr::new(0xfd00, 0xbe, 0, 0, 0, 0, 0, 0))
-        } else {
-            u128::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)))
-        };
-        let span: u128 = if ipv6 { 1 << 64 } else { 1 << 24 };
-        let offset = size.checked_mul(u128::from(index)).filter(|o| o + size <= span);
-        let offset = offset.ok_or_else(|| anyhow::anyhow!("pool {index} of size {size} does not fit"))?;
-        Ok(PoolRange { network: base + offset, size, ipv6 })
-    }
-
-    /// The range in CIDR notation.
-    pub fn cidr(&self) -> String {
-        let bits = if self.ipv6 { 128 } else { 32 };
-        let ip = if self.ipv6 {
-            IpAddr::V6(Ipv6Addr::from(self.network))
-        } else {
-            IpAddr::V4(Ipv4Addr::from(self.network as u32))
-        };
-        format!("{ip}/{}", bits - self.size.trailing_zeros())
-    }
-
-    /// Addresses whereabouts-rs may hand out (no network or last address, no IPv4 `.0`).
-    pub fn usable(&self) -> u128 {
-        let dot_zero = if self.ipv6 { 0 } else { (self.size / 256).saturating_sub(1) };
-        self.size - 2 - dot_zero
-    }
+/// Addresses whereabouts-rs may hand out in `range`: no network or last address, no IPv4 `.0`.
+pub fn usable(range: &PoolRange) -> u128 {
+    range.usable() - range.inner_dot_zero()
 }
 
 /// Kubernetes' pod-name suffix alphabet (no vowels, no look-alikes).
@@ -123,6 +85,7 @@ pub fn release(network: &str, attachment: &pb::Attachment, request_id: String) -
         network_name: network.into(),
         container_id: attachment.container_id.clone(),
         ifname: attachment.ifname.clone(),
+        deferred_ms: 0,
     }
 }
 
@@ -131,14 +94,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pools_follow_the_reference_layout() {
-        let r = PoolRange::new(1, 4096, false).unwrap();
-        assert_eq!(r.cidr(), "10.0.16.0/20");
-        assert_eq!(r.usable(), 4096 - 2 - 15);
-        assert_eq!(PoolRange::new(2, 4096, true).unwrap().cidr(), "fd00:be::2000/116");
-        assert_eq!(PoolRange::new(0, 1 << 64, true).unwrap().cidr(), "fd00:be::/64");
-        assert!(PoolRange::new(0, 100, false).is_err());
-        assert!(PoolRange::new(5000, 4096, false).is_err());
+    fn usable_skips_network_last_and_ipv4_dot_zero() {
+        assert_eq!(usable(&PoolRange::new(1, 4096, false).unwrap()), 4096 - 2 - 15);
+        assert_eq!(usable(&PoolRange::new(0, 256, false).unwrap()), 254);
+        assert_eq!(usable(&PoolRange::new(2, 4096, true).unwrap()), 4094);
     }
 
     #[test]
