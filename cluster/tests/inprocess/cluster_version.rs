@@ -61,6 +61,15 @@ async fn the_cluster_version_is_raised_written_through_the_log_and_lowered_for_a
     assert_eq!(r.cluster_version, 1);
     assert_eq!(c.table(leader).len(), 3, "the allocations are all there");
 
+    // At cluster version 1 members may run 0.1.0, which cannot read a settings change: refused,
+    // naming the step that allows it; reading the settings still works.
+    let change = pb::SettingsRequest { request_cache: None, history: Some(5) };
+    let err = c.client(leader).settings(change).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("cluster-version --set 2"), "{}", err.message());
+    let read = pb::SettingsRequest { request_cache: None, history: None };
+    assert!(c.client(leader).settings(read).await.is_ok());
+
     // A member that does not answer: a change is refused, naming it; reading still works.
     let stopped = c.other_than(leader);
     c.stop(stopped).await;
