@@ -166,7 +166,8 @@ mod tests {
         assert!(e.msg.contains("ipam.range"), "{}", e.msg);
         assert_eq!(code(field.into(), add), 7);
         assert_eq!(code(transient().into(), add), 11);
-        let spent = ClusterError::BudgetSpent { budget_ms: 1, attempts: 2, last: Box::new(transient()) };
+        let spent =
+            ClusterError::BudgetSpent { budget_ms: 1, attempts: 2, last: Box::new(transient()), answered: None };
         assert_eq!(code(spent.clone().into(), Command::Del), 11);
         assert_eq!(code(spent.into(), Command::Status), 50);
         assert_eq!(code(ClusterError::Exhausted("r".into()).into(), add), 100);

@@ -59,7 +59,10 @@ pub enum ClusterError {
         message: String,
     },
     /// Every attempt failed transiently until the time budget was spent.
-    #[error("no node answered within the {budget_ms} ms budget after {attempts} attempt(s); last: {last}")]
+    #[error(
+        "no node answered within the {budget_ms} ms budget after {attempts} attempt(s); last: {last}{}",
+        answered_suffix(.answered)
+    )]
     BudgetSpent {
         /// The budget, ms.
         budget_ms: u64,
@@ -67,7 +70,16 @@ pub enum ClusterError {
         attempts: u32,
         /// The last transient error.
         last: Box<ClusterError>,
+        /// The last error a node itself answered with (NO_LEADER, a node-side timeout), when the
+        /// last error is a local one (connect failure, our own deadline): on a loaded machine the
+        /// budget often ends during an attempt, and the node's answer is what explains the failure.
+        answered: Option<Box<ClusterError>>,
     },
+}
+
+/// ` (last answer from a node: …)` when a node answered earlier than the last failure.
+fn answered_suffix(answered: &Option<Box<ClusterError>>) -> String {
+    answered.as_ref().map(|a| format!(" (last answer from a node: {a})")).unwrap_or_default()
 }
 
 impl ClusterError {

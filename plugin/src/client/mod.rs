@@ -137,39 +137,50 @@ impl<'f> Cluster<'f> {
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
         let mut last: Option<ClusterError> = None;
+        let mut answered: Option<ClusterError> = None;
         let mut round = 0u32;
         loop {
             let mut queue: VecDeque<String> = self.endpoints.iter().cloned().collect();
             let mut tried: HashSet<String> = HashSet::new();
             while let Some(endpoint) = queue.pop_front() {
                 if self.budget.spent() {
-                    return Err(self.spent(last));
+                    return Err(self.spent(last, answered));
                 }
                 tried.insert(endpoint.clone());
                 match self.attempt(&endpoint, rpc, &mut call).await {
                     Ok(reply) => return Ok(reply),
-                    Err(e) if e.is_transient() => {
+                    Err((e, from_node)) if e.is_transient() => {
                         tracing::debug!(rpc, endpoint, error = %e, "transient failure, trying the next endpoint");
                         self.clients.remove(&endpoint);
                         if let Some(hint) = e.leader_hint().filter(|h| !tried.contains(*h)) {
                             queue.retain(|q| q != hint);
                             queue.push_front(hint.to_string());
                         }
+                        if from_node {
+                            answered = Some(e.clone());
+                        }
                         last = Some(e);
                     }
-                    Err(e) => return Err(e),
+                    Err((e, _)) => return Err(e),
                 }
             }
             round += 1;
             let pause = self.budget.backoff(round, self.jitter);
             if self.budget.spent() || pause >= self.budget.remaining() {
-                return Err(self.spent(last));
+                return Err(self.spent(last, answered));
             }
             tokio::time::sleep(pause).await;
         }
     }
 
-    async fn attempt<R, F, Fut>(&mut self, endpoint: &str, rpc: &'static str, call: &mut F) -> Result<R, ClusterError>
+    /// One call to `endpoint`. A failure comes with `true` when the node itself answered with
+    /// it (a gRPC status), `false` when it is ours (connect failure, our deadline).
+    async fn attempt<R, F, Fut>(
+        &mut self,
+        endpoint: &str,
+        rpc: &'static str,
+        call: &mut F,
+    ) -> Result<R, (ClusterError, bool)>
     where
         F: FnMut(IpamGrpc, Duration) -> Fut,
         Fut: Future<Output = Result<Response<R>, Status>>,
@@ -187,7 +198,7 @@ impl<'f> Cluster<'f> {
                 let c =
                     self.factory.connect(endpoint, self.budget.connect(), self.tls.as_ref()).await.map_err(|e| {
                         tracing::debug!(rpc, endpoint, error = %e, "connect failed");
-                        transient(Transient::Unreachable, e)
+                        (transient(Transient::Unreachable, e), false)
                     })?;
                 self.clients.insert(endpoint.to_string(), c.clone());
                 c
@@ -195,13 +206,15 @@ impl<'f> Cluster<'f> {
         };
         let deadline = self.budget.per_call();
         match tokio::time::timeout(deadline, call(client, deadline)).await {
-            Err(_) => {
-                Err(transient(Transient::Timeout, format!("{rpc}: no answer within {} ms", deadline.as_millis())))
-            }
+            Err(_) => Err((
+                transient(Transient::Timeout, format!("{rpc}: no answer within {} ms", deadline.as_millis())),
+                false,
+            )),
             Ok(Err(status)) => {
                 let e = ClusterError::from_status(endpoint, &status);
                 self.reached |= !e.is_transient();
-                Err(e)
+                let from_node = status.metadata().contains_key(proto::ERROR_REASON_KEY);
+                Err((e, from_node))
             }
             Ok(Ok(response)) => {
                 self.reached = true;
@@ -210,7 +223,7 @@ impl<'f> Cluster<'f> {
         }
     }
 
-    fn spent(&self, last: Option<ClusterError>) -> ClusterError {
+    fn spent(&self, last: Option<ClusterError>, answered: Option<ClusterError>) -> ClusterError {
         let last = last.unwrap_or_else(|| ClusterError::Transient {
             endpoint: String::new(),
             kind: Transient::Timeout,
@@ -220,6 +233,7 @@ impl<'f> Cluster<'f> {
         ClusterError::BudgetSpent {
             budget_ms: self.budget.total().as_millis() as u64,
             attempts: self.attempts,
+            answered: answered.filter(|a| *a != last).map(Box::new),
             last: Box::new(last),
         }
     }
