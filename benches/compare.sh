@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# whereabouts-rs against whereabouts' own scheme on etcd, same machine, same workload, same run.
+# whereabouts-rs against two etcd reference schemes, same machine, same workload, same run:
+# whereabouts' own (whole-pool object, compare-and-swap) and key-per-address (one etcd key per address,
+# create-if-absent at random offsets: the strongest etcd baseline).
 #
-#   benches/compare.sh            # full matrix, 10 s per run (about 9 minutes after the build)
-#   benches/compare.sh --quick    # 3 s per run, steady workload only (about 2 minutes after the build)
+#   benches/compare.sh            # full matrix, 10 s per run (about 13 minutes after the build)
+#   benches/compare.sh --quick    # 3 s per run, steady workload only (about 3 minutes after the build)
 #
 # What it does (as root on a fresh Debian machine with the Rust toolchain):
 #   1. installs what is missing: etcd-server/etcd-client (through benches/etcd-cluster.sh), a
@@ -10,13 +12,16 @@
 #   2. cargo build --release: whereabouts-node, whereabouts-ctl, etcd-scheme-bench, bench-report;
 #   3. starts a 3-member etcd on 127.0.0.1 (data in a temporary directory);
 #   4. for every workload × pools (1, 16) × clients (1, 16, 64, 256): runs etcd-scheme-bench against
-#      etcd, then starts a fresh 3-node whereabouts-rs cluster on 127.0.0.1 (benches/wrs-cluster.sh),
-#      runs `whereabouts-ctl bench` with the same options, and stops it;
+#      etcd once per scheme (--scheme whole-pool → NAME-etcd.json, --scheme key-per-address →
+#      NAME-etcdkey.json; etcd restarted with fresh data before each), then starts a fresh 3-node
+#      whereabouts-rs cluster on 127.0.0.1 (benches/wrs-cluster.sh), runs `whereabouts-ctl bench`
+#      with the same options (NAME-wrs.json), and stops it;
 #        steady: pools of 4096 (/20), each prefilled to 2048 (unmeasured), allocate/release 1:1
-#        fill:   pools of 65536 (/16), empty, allocations only (whereabouts-rs is capped by --ops
-#                so that it never exhausts the pool)
-#   5. writes every JSON report to the results directory, prints the table (both systems and the
-#      ratio) and renders docs/benchmarks-compare.png (throughput and p99 against clients).
+#        fill:   pools of 65536 (/16), empty, allocations only (whereabouts-rs and key-per-address
+#                are capped by --ops so that they never exhaust the pool)
+#   5. writes every JSON report to the results directory, prints the table (every system, and
+#      whereabouts-rs' ratio to each etcd scheme) and renders docs/benchmarks-compare.png
+#      (throughput and p99 against clients).
 #
 # Options / environment:
 #   --quick                 3 s runs, steady workload only
@@ -24,6 +29,8 @@
 #   --results DIR           where the JSON reports go (default benches/results/<date>)
 #   --plot FILE             the PNG (default docs/benchmarks-compare.png)
 #   --clients "1 16 64 256" --pools "1 16" --workloads "steady fill"
+#   --etcd-schemes "whole-pool key-per-address"   which etcd references to run
+#   --seed N                the key-per-address clients' random seed (default 1)
 #   --no-build              use the binaries already built (with BENCH_BIN: a directory holding
 #                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench and bench-report)
 #   CARGO_TARGET_DIR        as usual (the binaries are taken from $CARGO_TARGET_DIR/release)
@@ -37,6 +44,8 @@ GRACE=5
 CLIENTS="1 16 64 256"
 POOLS="1 16"
 WORKLOADS="steady fill"
+ETCD_SCHEMES="whole-pool key-per-address"
+SEED=1
 RESULTS=""
 PLOT=docs/benchmarks-compare.png
 BUILD=1
@@ -50,7 +59,9 @@ while [[ $# -gt 0 ]]; do
     --pools) POOLS=$2; shift ;;
     --workloads) WORKLOADS=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
+    --etcd-schemes) ETCD_SCHEMES=$2; shift ;;
+    --seed) SEED=$2; shift ;;
+    -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
     *) log "unknown option $1"; exit 2 ;;
     esac
     shift
@@ -94,6 +105,7 @@ WRS_EP=$EP
     echo "etcd: $(etcd --version 2>/dev/null | head -1)"
     echo "cpus: $(nproc); kernel: $(uname -r)"
     echo "duration: $DURATION s per run; grace $GRACE s; clients: $CLIENTS; pools: $POOLS; workloads: $WORKLOADS"
+    echo "etcd schemes: $ETCD_SCHEMES; key-per-address seed: $SEED"
     echo "binaries: $BIN"
     echo "load average at start: $(cat /proc/loadavg)"
 } >"$RESULTS/run-info.txt"
@@ -101,22 +113,29 @@ WRS_EP=$EP
 # 4. The matrix.
 for workload in $WORKLOADS; do
     case $workload in
-    steady) COMMON=(--pool-size 4096 --prefill 2048 --mix 1:1) WRS_EXTRA=() ;;
-    fill) COMMON=(--pool-size 65536 --mix 1:0) WRS_EXTRA=(--ops 60000) ;;
+    steady) COMMON=(--pool-size 4096 --prefill 2048 --mix 1:1) CAP=() ;;
+    fill) COMMON=(--pool-size 65536 --mix 1:0) CAP=(--ops 60000) ;;
     *) log "unknown workload $workload"; exit 2 ;;
     esac
     for pools in $POOLS; do
         for clients in $CLIENTS; do
             name="$workload-p$pools-c$clients"
             args=("${COMMON[@]}" --pools "$pools" --clients "$clients" --duration "$DURATION" --grace "$GRACE")
-            etcd_stop
-            etcd_start
-            log "$name: etcd (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-            "$BIN/etcd-scheme-bench" --endpoints "$ETCD_EP" "${args[@]}" --output json \
-                >"$RESULTS/$name-etcd.json" 2>"$RESULTS/$name-etcd.log"
+            for scheme in $ETCD_SCHEMES; do
+                case $scheme in
+                whole-pool) out=etcd extra=() ;;
+                key-per-address) out=etcdkey extra=("${CAP[@]}" --seed "$SEED") ;;
+                *) log "unknown etcd scheme $scheme"; exit 2 ;;
+                esac
+                etcd_stop
+                etcd_start
+                log "$name: etcd $scheme (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+                "$BIN/etcd-scheme-bench" --endpoints "$ETCD_EP" --scheme "$scheme" "${args[@]}" "${extra[@]}" \
+                    --output json >"$RESULTS/$name-$out.json" 2>"$RESULTS/$name-$out.log"
+            done
             log "$name: whereabouts-rs"
             benches/wrs-cluster.sh start "$WRS_DIR" >/dev/null
-            "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${WRS_EXTRA[@]}" \
+            "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${CAP[@]}" \
                 >"$RESULTS/$name-wrs.json" 2>"$RESULTS/$name-wrs.log"
             benches/wrs-cluster.sh stop "$WRS_DIR"
         done

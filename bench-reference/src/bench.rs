@@ -1,17 +1,52 @@
-//! The load: N clients allocating and releasing with whereabouts' read-modify-write scheme
-//! ([`crate::scheme`]), driven by loadgen's closed loop (bounded by an op count and by time, with
-//! a progress line about once a second).
+//! The load: N clients allocating and releasing with one of the reference schemes ([`Scheme`]):
+//! whereabouts' read-modify-write of the whole pool ([`crate::scheme`]) or one key per address
+//! ([`crate::key_per_address`]), driven by loadgen's closed loop (bounded by an op count and by
+//! time, with a progress line about once a second).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use loadgen::{driver, Client, Limits, Mix, OpContext, OpKind, Plan, PoolRange, PoolSize, Progress, Setup};
+use loadgen::{driver, Client, Limits, Measured, Mix, OpContext, OpKind, Plan, PoolRange, PoolSize, Progress, Setup};
 use tokio::time::{timeout_at, Instant};
 
 use crate::etcd::Etcd;
+use crate::key_per_address;
 use crate::pool::{Allocation, PoolObject};
-use crate::report::{Failure, Report, SchemeExtras, SYSTEM};
+use crate::report::{Failure, Report, SchemeExtras, SYSTEM, SYSTEM_KEY_PER_ADDRESS};
 use crate::scheme::{allocate, release, OpError, Pool};
+use fastrand::Rng;
+
+/// Which etcd allocation scheme the clients use (`--scheme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Scheme {
+    /// whereabouts' own: GET the whole pool object, lowest free address, compare-and-swap write of
+    /// the whole object on mod_revision ([`crate::scheme`]).
+    #[default]
+    WholePool,
+    /// One key per address claimed with create-if-absent at random offsets, released with a delete
+    /// comparing the owner ([`crate::key_per_address`]).
+    KeyPerAddress,
+}
+
+impl Scheme {
+    /// The name on the command line and in the report's `scheme` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::WholePool => "whole-pool",
+            Scheme::KeyPerAddress => "key-per-address",
+        }
+    }
+
+    /// The report's `system`, by which `bench-report` tells the references apart (whole-pool keeps
+    /// the name it always had, so older result directories read the same).
+    pub fn system(self) -> &'static str {
+        match self {
+            Scheme::WholePool => SYSTEM,
+            Scheme::KeyPerAddress => SYSTEM_KEY_PER_ADDRESS,
+        }
+    }
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -33,8 +68,13 @@ pub struct Config {
     pub ipv6: bool,
     /// Allocations written into each pool (one plain PUT, unmeasured) before the run.
     pub prefill: u64,
-    /// Key prefix of the pool objects; everything under it is deleted first.
+    /// Key prefix of the pool objects (or of the address keys); everything under it is deleted first.
     pub prefix: String,
+    /// The allocation scheme.
+    pub scheme: Scheme,
+    /// Seed of the clients' random generators (key-per-address: client `c` uses
+    /// [`client_rng`]`(seed, c)`), so a run's choices are reproducible.
+    pub seed: u64,
 }
 
 /// One benchmark client: its own connection, its pool, and the owners it makes
@@ -65,17 +105,68 @@ impl Client for SchemeClient {
                 OpKind::Release => release(&mut self.etcd, &self.pool, ctx.attempts, owner).await,
             }
         };
-        match timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)) {
-            Ok(()) => Ok(()),
-            Err(OpError::Exhausted) => Err(Failure::Exhausted),
-            Err(OpError::RetriesExhausted) => Err(Failure::RetriesExhausted),
-            Err(OpError::Etcd(msg)) => {
-                tracing::debug!(client = self.id, %msg, "etcd error");
-                Err(Failure::Etcd)
-            }
-            Err(OpError::Timeout) if Instant::now() >= ctx.hard_stop => Err(Failure::CutAtHardStop),
-            Err(OpError::Timeout) => Err(Failure::Timeout),
+        classify(self.id, timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)), &ctx)
+    }
+}
+
+/// The report's failure kind of an operation's result (both schemes fail the same ways).
+fn classify(client: u32, result: Result<(), OpError>, ctx: &OpContext<'_>) -> Result<(), Failure> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(OpError::Exhausted) => Err(Failure::Exhausted),
+        Err(OpError::RetriesExhausted) => Err(Failure::RetriesExhausted),
+        Err(OpError::Etcd(msg)) => {
+            tracing::debug!(client, %msg, "etcd error");
+            Err(Failure::Etcd)
         }
+        Err(OpError::Timeout) if Instant::now() >= ctx.hard_stop => Err(Failure::CutAtHardStop),
+        Err(OpError::Timeout) => Err(Failure::Timeout),
+    }
+}
+
+/// One key-per-address client: its own connection, its pool, its random generator, the owners it
+/// makes (as [`SchemeClient`]'s) and the offset each of them holds.
+struct KeyClient {
+    id: u32,
+    pool: Pool,
+    etcd: Etcd,
+    made: u64,
+    rng: Rng,
+    /// Owner id → the offset it holds: what a release deletes, with no read.
+    held: HashMap<String, u128>,
+}
+
+impl Client for KeyClient {
+    type Owner = Allocation;
+    type Failure = Failure;
+    /// As the whole-pool client: a failed release drops its owner (its key may stay behind).
+    const KEEPS_OWNER_OF_FAILED_RELEASE: bool = false;
+
+    fn new_owner(&mut self) -> Allocation {
+        self.made += 1;
+        let name = format!("bench-{}-{}", self.id, self.made);
+        Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() }
+    }
+
+    async fn run(&mut self, op: OpKind, owner: &Allocation, ctx: OpContext<'_>) -> Result<(), Failure> {
+        let KeyClient { etcd, pool, rng, held, .. } = self;
+        let attempt = async {
+            match op {
+                // An owner that already holds an address keeps it (as whereabouts' allocate).
+                OpKind::Allocate if held.contains_key(&owner.id) => Ok(()),
+                OpKind::Allocate => {
+                    let offset = key_per_address::allocate(etcd, pool, rng, ctx.attempts, &owner.id).await?;
+                    held.insert(owner.id.clone(), offset);
+                    Ok(())
+                }
+                // Forgotten first: the driver drops the owner of a failed release too.
+                OpKind::Release => match held.remove(&owner.id) {
+                    Some(offset) => key_per_address::release(etcd, pool, offset, &owner.id).await,
+                    None => Ok(()), // holds nothing: nothing to delete
+                },
+            }
+        };
+        classify(self.id, timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)), &ctx)
     }
 }
 
@@ -89,7 +180,8 @@ fn pools(cfg: &Config) -> anyhow::Result<Vec<Pool>> {
     Ok(pools.collect())
 }
 
-/// Deletes old pools under the prefix, writes the prefilled pools, compacts: nothing of it is measured.
+/// Deletes old pools under the prefix, writes the prefilled pools (one object each, or their address
+/// keys), compacts: nothing of it is measured.
 async fn prepare(cfg: &Config, pools: &[Pool]) -> anyhow::Result<()> {
     let mut admin = Etcd::connect(cfg.endpoints[0], cfg.limits.op_timeout).await?;
     let deleted = admin.delete_prefix(&cfg.prefix).await.context("deleting old pools")?;
@@ -102,6 +194,10 @@ async fn prepare(cfg: &Config, pools: &[Pool]) -> anyhow::Result<()> {
             pool.range.usable()
         );
         if cfg.prefill == 0 {
+            continue;
+        }
+        if cfg.scheme == Scheme::KeyPerAddress {
+            key_per_address::prefill(&mut admin, pool, cfg.prefill).await?;
             continue;
         }
         let mut object = PoolObject::new(&pool.name, &pool.range);
@@ -123,13 +219,28 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     let pools = pools(&cfg)?;
     prepare(&cfg, &pools).await?;
 
-    let mut clients = Vec::with_capacity(cfg.clients as usize);
+    let mut connections = Vec::with_capacity(cfg.clients as usize);
     for id in 0..cfg.clients {
         let etcd = Etcd::connect(cfg.endpoints[id as usize % cfg.endpoints.len()], cfg.limits.op_timeout).await?;
-        clients.push(SchemeClient { id, pool: pools[id as usize % pools.len()].clone(), etcd, made: 0 });
+        connections.push((id, pools[id as usize % pools.len()].clone(), etcd));
     }
-    let plan = Plan { mix: cfg.mix, limits: cfg.limits, progress: Progress::Conflicts };
-    let finished = driver::run(clients, plan).await?;
+    let measured = match cfg.scheme {
+        Scheme::WholePool => {
+            let clients = connections.into_iter().map(|(id, pool, etcd)| SchemeClient { id, pool, etcd, made: 0 });
+            drive(&cfg, clients.collect()).await?
+        }
+        Scheme::KeyPerAddress => {
+            let clients = connections.into_iter().map(|(id, pool, etcd)| KeyClient {
+                id,
+                pool,
+                etcd,
+                made: 0,
+                rng: client_rng(cfg.seed, id),
+                held: HashMap::new(),
+            });
+            drive(&cfg, clients.collect()).await?
+        }
+    };
 
     if let Ok(mut admin) = Etcd::connect(cfg.endpoints[0], cfg.limits.op_timeout).await {
         if let Err(e) = admin.compact_now().await {
@@ -138,7 +249,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
     }
 
     let setup = Setup {
-        system: SYSTEM,
+        system: cfg.scheme.system(),
         clients: cfg.clients,
         pools: cfg.pools,
         pool_size: PoolSize::Number(u64::try_from(cfg.pool_size).unwrap_or(u64::MAX)),
@@ -146,5 +257,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         mix: cfg.mix,
         ipv6: cfg.ipv6,
     };
-    Ok(Report::new(setup, finished.measured, SchemeExtras {}))
+    Ok(Report::new(setup, measured, SchemeExtras { scheme: cfg.scheme.name() }))
+}
+
+/// The measured phase: loadgen's closed loop over `clients`.
+async fn drive<C: Client<Failure = Failure>>(cfg: &Config, clients: Vec<C>) -> anyhow::Result<Measured<Failure>> {
+    let plan = Plan { mix: cfg.mix, limits: cfg.limits, progress: Progress::Conflicts };
+    Ok(driver::run(clients, plan).await?.measured)
+}
+
+/// The random stream of client `client` in a run seeded with `seed`: the same pair gives the same
+/// choices, different clients get different streams.
+pub fn client_rng(seed: u64, client: u32) -> Rng {
+    Rng::with_seed(seed ^ ((u64::from(client) << 32) | u64::from(client)).wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }

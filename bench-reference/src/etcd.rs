@@ -1,4 +1,5 @@
-//! A small etcd v3 KV client over gRPC: just the calls the whereabouts scheme needs.
+//! A small etcd v3 KV client over gRPC: just the calls the two reference schemes need (whereabouts'
+//! whole-pool compare-and-swap, [`crate::scheme`], and one key per address, [`crate::key_per_address`]).
 //!
 //! The stubs come from `proto/etcd_kv.proto` (a field-compatible subset of etcd's `rpc.proto`), generated
 //! with the workspace's tonic 0.14 and a vendored protoc. Endpoints must be loopback: this benchmark
@@ -19,6 +20,9 @@ pub mod pb {
 use pb::compare::{CompareResult, CompareTarget, TargetUnion};
 use pb::kv_client::KvClient;
 use pb::request_op::Request;
+
+/// etcd's default `--max-txn-ops`: the most operations one txn may hold.
+pub const MAX_TXN_OPS: usize = 128;
 
 /// A value read from etcd with the revision it was last modified at.
 #[derive(Debug, Clone)]
@@ -103,6 +107,55 @@ impl Etcd {
             failure: vec![],
         };
         Ok(self.kv.txn(req).await?.into_inner().succeeded)
+    }
+
+    /// Creates `key` with `value` only if it does not exist (a txn comparing `create_revision == 0`).
+    /// `Ok(false)`: the key exists, nothing was written.
+    pub async fn create_if_absent(&mut self, key: &str, value: Vec<u8>) -> Result<bool, tonic::Status> {
+        self.compare_and_swap(key, 0, value).await
+    }
+
+    /// Deletes `key` only if its value is still `value` (a txn comparing the value). `Ok(false)`: the
+    /// key is missing or holds something else, nothing was deleted.
+    pub async fn delete_if_value(&mut self, key: &str, value: &[u8]) -> Result<bool, tonic::Status> {
+        let compare = pb::Compare {
+            result: CompareResult::Equal as i32,
+            target: CompareTarget::Value as i32,
+            key: key.as_bytes().to_vec(),
+            target_union: Some(TargetUnion::Value(value.to_vec())),
+        };
+        let delete = pb::DeleteRangeRequest { key: key.as_bytes().to_vec(), range_end: vec![] };
+        let req = pb::TxnRequest {
+            compare: vec![compare],
+            success: vec![pb::RequestOp { request: Some(Request::RequestDeleteRange(delete)) }],
+            failure: vec![],
+        };
+        Ok(self.kv.txn(req).await?.into_inner().succeeded)
+    }
+
+    /// Linearizable, keys-only range read of every key under `prefix` (no values, no limit).
+    pub async fn keys_with_prefix(&mut self, prefix: &str) -> Result<Vec<Vec<u8>>, tonic::Status> {
+        let req = pb::RangeRequest {
+            key: prefix.as_bytes().to_vec(),
+            range_end: prefix_end(prefix),
+            keys_only: true,
+            ..Default::default()
+        };
+        Ok(self.kv.range(req).await?.into_inner().kvs.into_iter().map(|kv| kv.key).collect())
+    }
+
+    /// Unconditional PUTs of all `kvs` in one txn (no compare), used only to prefill before the measured
+    /// phase. etcd refuses more than `--max-txn-ops` ([`MAX_TXN_OPS`] by default) operations per txn:
+    /// callers chunk.
+    pub async fn put_all(&mut self, kvs: Vec<(String, Vec<u8>)>) -> Result<(), tonic::Status> {
+        let success = kvs
+            .into_iter()
+            .map(|(key, value)| pb::RequestOp {
+                request: Some(Request::RequestPut(pb::PutRequest { key: key.into_bytes(), value, lease: 0 })),
+            })
+            .collect();
+        self.kv.txn(pb::TxnRequest { compare: vec![], success, failure: vec![] }).await?;
+        Ok(())
     }
 
     /// Unconditional PUT (used only to prefill pools before the measured phase).

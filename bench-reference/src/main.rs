@@ -1,16 +1,23 @@
-//! `etcd-scheme-bench`: whereabouts' allocation scheme against a real etcd cluster on loopback.
+//! `etcd-scheme-bench`: an etcd allocation scheme (whereabouts' whole-pool compare-and-swap, or one
+//! key per address) against a real etcd cluster on loopback.
 
-use bench_reference::bench::{self, Config};
+use bench_reference::bench::{self, Config, Scheme};
 use bench_reference::etcd::loopback_endpoint;
 use clap::{Parser, ValueEnum};
 use loadgen::{Limits, Mix};
 
-/// Load generator reproducing whereabouts' IPPool read-modify-write scheme against etcd.
+/// Load generator running an etcd-based IPAM scheme against etcd.
 ///
-/// Each op GETs the whole pool object, picks the lowest free address (or removes the owner's entry),
-/// and writes the whole object back with a txn comparing mod_revision; a lost race re-reads and retries
-/// (up to 100 attempts, no sleep). Stops at --ops or --duration, whichever comes first, and always by
-/// duration + grace.
+/// --scheme whole-pool (whereabouts' IPPool read-modify-write): each op GETs the whole pool object,
+/// picks the lowest free address (or removes the owner's entry), and writes the whole object back with
+/// a txn comparing mod_revision; a lost race re-reads and retries (up to 100 attempts, no sleep).
+///
+/// --scheme key-per-address: one key per address (<prefix><pool>/<offset> = owner id); an allocation
+/// claims a random offset with a create-if-absent txn, another one if taken, and after 8 misses reads
+/// the pool's keys and picks among the free ones (up to 100 claims); a release deletes the owner's key
+/// with a txn comparing the owner id.
+///
+/// Stops at --ops or --duration, whichever comes first, and always by duration + grace.
 #[derive(Debug, Parser)]
 #[command(name = "etcd-scheme-bench", version)]
 struct Args {
@@ -47,9 +54,15 @@ struct Args {
     /// IPv6 pools.
     #[arg(long)]
     ipv6: bool,
-    /// Key prefix of the pool objects (everything under it is deleted first).
+    /// Key prefix of the pool objects or address keys (everything under it is deleted first).
     #[arg(long, default_value = "/registry/whereabouts.cni.cncf.io/ippools/bench/")]
     prefix: String,
+    /// Allocation scheme.
+    #[arg(long, value_enum, default_value_t = Scheme::WholePool)]
+    scheme: Scheme,
+    /// Seed of the clients' random offset choices (key-per-address), for reproducible runs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -79,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
         ipv6: args.ipv6,
         prefill: args.prefill,
         prefix: args.prefix,
+        scheme: args.scheme,
+        seed: args.seed,
     };
     let report = bench::run(cfg).await?;
     match args.output {
@@ -100,6 +115,21 @@ mod tests {
         assert!(mix("1").is_err());
         let default = Args::try_parse_from(["etcd-scheme-bench"]).unwrap();
         assert_eq!(default.mix, Mix::new(1, 1).unwrap());
+    }
+
+    #[test]
+    fn scheme_defaults_to_whole_pool() {
+        let scheme = |s: &[&str]| Args::try_parse_from([&["etcd-scheme-bench"], s].concat()).map(|a| a.scheme);
+        assert_eq!(scheme(&[]).unwrap(), Scheme::WholePool);
+        assert_eq!(scheme(&["--scheme", "whole-pool"]).unwrap(), Scheme::WholePool);
+        assert_eq!(scheme(&["--scheme", "key-per-address"]).unwrap(), Scheme::KeyPerAddress);
+        assert!(scheme(&["--scheme", "lease"]).is_err());
+        let seed = Args::try_parse_from(["etcd-scheme-bench", "--seed", "42"]).unwrap().seed;
+        assert_eq!(seed, 42);
+        for s in [Scheme::WholePool, Scheme::KeyPerAddress] {
+            use clap::ValueEnum;
+            assert_eq!(s.to_possible_value().unwrap().get_name(), s.name(), "report name = CLI name");
+        }
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! The report of `etcd-scheme-bench`: loadgen's shared schema ([`loadgen::Report`]) with the ways
-//! whereabouts' scheme fails on etcd and no extra fields.
+//! the reference schemes fail on etcd and one extra field, `scheme`. The `system` tells the schemes
+//! apart for `bench-report`: [`SYSTEM`] for whereabouts' whole-pool scheme (as before the second
+//! scheme existed), [`SYSTEM_KEY_PER_ADDRESS`] for one key per address.
 
 use loadgen::{Extras, FailureKind};
 use serde::Serialize;
 
-/// The `system` of this benchmark's reports.
+/// The `system` of the reports of whereabouts' whole-pool scheme.
 pub const SYSTEM: &str = "etcd-whereabouts-scheme";
+/// The `system` of the reports of the key-per-address scheme.
+pub const SYSTEM_KEY_PER_ADDRESS: &str = "etcd-key-per-address";
 
 /// The report of one run.
 pub type Report = loadgen::Report<Failure, SchemeExtras>;
@@ -15,9 +19,11 @@ pub type Report = loadgen::Report<Failure, SchemeExtras>;
 pub enum Failure {
     /// The pool had no free address.
     Exhausted,
-    /// 100 attempts all lost the race (whereabouts gives up then too).
+    /// 100 attempts all lost the race (whereabouts gives up then too); key-per-address: 100 claims
+    /// all found their key taken.
     RetriesExhausted,
-    /// gRPC errors or undecodable pool objects.
+    /// gRPC errors, undecodable pool objects, or (key-per-address) a release whose key was not the
+    /// owner's.
     Etcd,
     /// Over the per-operation budget (`--op-timeout`).
     Timeout,
@@ -40,11 +46,19 @@ impl FailureKind for Failure {
     }
 }
 
-/// This benchmark adds no fields; its writes are compare-and-swaps, so conflicts are reported.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct SchemeExtras {}
+/// The field this benchmark adds: which scheme ran. Both schemes write with compare-and-swap
+/// txns, so conflicts are reported.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SchemeExtras {
+    /// `whole-pool` or `key-per-address` (the `--scheme` given).
+    pub scheme: &'static str,
+}
 
 impl Extras for SchemeExtras {
+    fn setup_note(&self) -> String {
+        format!(", scheme {}", self.scheme)
+    }
+
     fn has_conflicts(&self) -> bool {
         true
     }
@@ -62,9 +76,11 @@ mod tests {
     }
 
     #[test]
-    fn no_extra_fields_and_conflicts_are_reported() {
-        assert_eq!(serde_json::to_string(&SchemeExtras {}).unwrap(), "{}");
-        assert!(SchemeExtras {}.has_conflicts());
-        assert_eq!(SchemeExtras {}.prefill_note() + &SchemeExtras {}.setup_note(), "");
+    fn the_scheme_is_named_and_conflicts_are_reported() {
+        let x = SchemeExtras { scheme: "key-per-address" };
+        assert_eq!(serde_json::to_string(&x).unwrap(), r#"{"scheme":"key-per-address"}"#);
+        assert!(x.has_conflicts());
+        assert_eq!(x.prefill_note(), "");
+        assert_eq!(x.setup_note(), ", scheme key-per-address");
     }
 }
