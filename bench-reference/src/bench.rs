@@ -94,8 +94,7 @@ impl Client for SchemeClient {
 
     fn new_owner(&mut self) -> Allocation {
         self.made += 1;
-        let name = format!("bench-{}-{}", self.id, self.made);
-        Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() }
+        bench_owner(self.id, self.made)
     }
 
     async fn run(&mut self, op: OpKind, owner: &Allocation, ctx: OpContext<'_>) -> Result<(), Failure> {
@@ -107,6 +106,12 @@ impl Client for SchemeClient {
         };
         classify(self.id, timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)), &ctx)
     }
+}
+
+/// The `n`-th owner client `client` makes: `bench-<client>-<n>` on `eth0` (both schemes alike).
+fn bench_owner(client: u32, n: u64) -> Allocation {
+    let name = format!("bench-{client}-{n}");
+    Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() }
 }
 
 /// The report's failure kind of an operation's result (both schemes fail the same ways).
@@ -144,8 +149,7 @@ impl Client for KeyClient {
 
     fn new_owner(&mut self) -> Allocation {
         self.made += 1;
-        let name = format!("bench-{}-{}", self.id, self.made);
-        Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() }
+        bench_owner(self.id, self.made)
     }
 
     async fn run(&mut self, op: OpKind, owner: &Allocation, ctx: OpContext<'_>) -> Result<(), Failure> {
