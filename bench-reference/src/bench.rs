@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use anyhow::Context;
-use loadgen::{driver, Client, Limits, Measured, Mix, OpContext, OpKind, Plan, PoolRange, PoolSize, Progress, Setup};
+use loadgen::{driver, Client, Limits, Mix, OpContext, OpKind, Plan, PoolRange, PoolSize, Progress, Setup};
 use tokio::time::{timeout_at, Instant};
 
 use crate::etcd::Etcd;
@@ -77,19 +77,30 @@ pub struct Config {
     pub seed: u64,
 }
 
-/// One benchmark client: its own connection, its pool, and the owners it makes
-/// (`bench-<client>-<n>`, interface `eth0`).
-struct SchemeClient {
+/// One benchmark client: its own connection, its pool, the owners it makes
+/// (`bench-<client>-<n>`, interface `eth0`) and what its scheme keeps between operations.
+struct EtcdClient {
     id: u32,
     pool: Pool,
     etcd: Etcd,
     made: u64,
+    scheme: ClientScheme,
 }
 
-impl Client for SchemeClient {
+/// What a client of each scheme keeps between operations.
+enum ClientScheme {
+    /// whereabouts' scheme reads the pool object every time: nothing.
+    WholePool,
+    /// Key per address: the random offsets' generator, and owner id → the offset it holds (what a
+    /// release deletes, with no read).
+    KeyPerAddress { rng: Rng, held: HashMap<String, u128> },
+}
+
+impl Client for EtcdClient {
     type Owner = Allocation;
     type Failure = Failure;
-    /// A release that failed is not tried again (as before loadgen: the owner is dropped).
+    /// A release that failed is not tried again (as before loadgen: the owner is dropped; with one
+    /// key per address its key may stay behind).
     const KEEPS_OWNER_OF_FAILED_RELEASE: bool = false;
 
     fn new_owner(&mut self) -> Allocation {
@@ -98,10 +109,23 @@ impl Client for SchemeClient {
     }
 
     async fn run(&mut self, op: OpKind, owner: &Allocation, ctx: OpContext<'_>) -> Result<(), Failure> {
+        let EtcdClient { etcd, pool, scheme, .. } = self;
         let attempt = async {
-            match op {
-                OpKind::Allocate => allocate(&mut self.etcd, &self.pool, ctx.attempts, owner).await,
-                OpKind::Release => release(&mut self.etcd, &self.pool, ctx.attempts, owner).await,
+            match (scheme, op) {
+                (ClientScheme::WholePool, OpKind::Allocate) => allocate(etcd, pool, ctx.attempts, owner).await,
+                (ClientScheme::WholePool, OpKind::Release) => release(etcd, pool, ctx.attempts, owner).await,
+                // An owner that already holds an address keeps it (as whereabouts' allocate).
+                (ClientScheme::KeyPerAddress { held, .. }, OpKind::Allocate) if held.contains_key(&owner.id) => Ok(()),
+                (ClientScheme::KeyPerAddress { rng, held }, OpKind::Allocate) => {
+                    let offset = key_per_address::allocate(etcd, pool, rng, ctx.attempts, &owner.id).await?;
+                    held.insert(owner.id.clone(), offset);
+                    Ok(())
+                }
+                // Forgotten first: the driver drops the owner of a failed release too.
+                (ClientScheme::KeyPerAddress { held, .. }, OpKind::Release) => match held.remove(&owner.id) {
+                    Some(offset) => key_per_address::release(etcd, pool, offset, &owner.id).await,
+                    None => Ok(()), // holds nothing: nothing to delete
+                },
             }
         };
         classify(self.id, timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)), &ctx)
@@ -110,7 +134,11 @@ impl Client for SchemeClient {
 
 /// The `n`-th owner client `client` makes: `bench-<client>-<n>` on `eth0` (both schemes alike).
 fn bench_owner(client: u32, n: u64) -> Allocation {
-    let name = format!("bench-{client}-{n}");
+    owner_named(format!("bench-{client}-{n}"))
+}
+
+/// The owner `name` (container id) of pod `bench/<name>` on `eth0`.
+fn owner_named(name: String) -> Allocation {
     Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() }
 }
 
@@ -126,51 +154,6 @@ fn classify(client: u32, result: Result<(), OpError>, ctx: &OpContext<'_>) -> Re
         }
         Err(OpError::Timeout) if Instant::now() >= ctx.hard_stop => Err(Failure::CutAtHardStop),
         Err(OpError::Timeout) => Err(Failure::Timeout),
-    }
-}
-
-/// One key-per-address client: its own connection, its pool, its random generator, the owners it
-/// makes (as [`SchemeClient`]'s) and the offset each of them holds.
-struct KeyClient {
-    id: u32,
-    pool: Pool,
-    etcd: Etcd,
-    made: u64,
-    rng: Rng,
-    /// Owner id → the offset it holds: what a release deletes, with no read.
-    held: HashMap<String, u128>,
-}
-
-impl Client for KeyClient {
-    type Owner = Allocation;
-    type Failure = Failure;
-    /// As the whole-pool client: a failed release drops its owner (its key may stay behind).
-    const KEEPS_OWNER_OF_FAILED_RELEASE: bool = false;
-
-    fn new_owner(&mut self) -> Allocation {
-        self.made += 1;
-        bench_owner(self.id, self.made)
-    }
-
-    async fn run(&mut self, op: OpKind, owner: &Allocation, ctx: OpContext<'_>) -> Result<(), Failure> {
-        let KeyClient { etcd, pool, rng, held, .. } = self;
-        let attempt = async {
-            match op {
-                // An owner that already holds an address keeps it (as whereabouts' allocate).
-                OpKind::Allocate if held.contains_key(&owner.id) => Ok(()),
-                OpKind::Allocate => {
-                    let offset = key_per_address::allocate(etcd, pool, rng, ctx.attempts, &owner.id).await?;
-                    held.insert(owner.id.clone(), offset);
-                    Ok(())
-                }
-                // Forgotten first: the driver drops the owner of a failed release too.
-                OpKind::Release => match held.remove(&owner.id) {
-                    Some(offset) => key_per_address::release(etcd, pool, offset, &owner.id).await,
-                    None => Ok(()), // holds nothing: nothing to delete
-                },
-            }
-        };
-        classify(self.id, timeout_at(ctx.deadline, attempt).await.unwrap_or(Err(OpError::Timeout)), &ctx)
     }
 }
 
@@ -206,9 +189,7 @@ async fn prepare(cfg: &Config, pools: &[Pool]) -> anyhow::Result<()> {
         }
         let mut object = PoolObject::new(&pool.name, &pool.range);
         for n in 0..cfg.prefill {
-            let name = format!("prefill-{n}");
-            let owner = Allocation { podref: format!("bench/{name}"), id: name, ifname: "eth0".into() };
-            object.allocate(&pool.range, &owner);
+            object.allocate(&pool.range, &owner_named(format!("prefill-{n}")));
         }
         admin.put(&pool.key, object.encode()).await.context("prefilling a pool")?;
     }
@@ -228,23 +209,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         let etcd = Etcd::connect(cfg.endpoints[id as usize % cfg.endpoints.len()], cfg.limits.op_timeout).await?;
         connections.push((id, pools[id as usize % pools.len()].clone(), etcd));
     }
-    let measured = match cfg.scheme {
-        Scheme::WholePool => {
-            let clients = connections.into_iter().map(|(id, pool, etcd)| SchemeClient { id, pool, etcd, made: 0 });
-            drive(&cfg, clients.collect()).await?
-        }
-        Scheme::KeyPerAddress => {
-            let clients = connections.into_iter().map(|(id, pool, etcd)| KeyClient {
-                id,
-                pool,
-                etcd,
-                made: 0,
-                rng: client_rng(cfg.seed, id),
-                held: HashMap::new(),
-            });
-            drive(&cfg, clients.collect()).await?
-        }
-    };
+    let clients = connections.into_iter().map(|(id, pool, etcd)| {
+        let scheme = match cfg.scheme {
+            Scheme::WholePool => ClientScheme::WholePool,
+            Scheme::KeyPerAddress => {
+                ClientScheme::KeyPerAddress { rng: client_rng(cfg.seed, id), held: HashMap::new() }
+            }
+        };
+        EtcdClient { id, pool, etcd, made: 0, scheme }
+    });
+    let plan = Plan { mix: cfg.mix, limits: cfg.limits, progress: Progress::Conflicts };
+    let measured = driver::run(clients.collect(), plan).await?.measured;
 
     if let Ok(mut admin) = Etcd::connect(cfg.endpoints[0], cfg.limits.op_timeout).await {
         if let Err(e) = admin.compact_now().await {
@@ -262,12 +237,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<Report> {
         ipv6: cfg.ipv6,
     };
     Ok(Report::new(setup, measured, SchemeExtras { scheme: cfg.scheme.name() }))
-}
-
-/// The measured phase: loadgen's closed loop over `clients`.
-async fn drive<C: Client<Failure = Failure>>(cfg: &Config, clients: Vec<C>) -> anyhow::Result<Measured<Failure>> {
-    let plan = Plan { mix: cfg.mix, limits: cfg.limits, progress: Progress::Conflicts };
-    Ok(driver::run(clients, plan).await?.measured)
 }
 
 /// The random stream of client `client` in a run seeded with `seed`: the same pair gives the same
