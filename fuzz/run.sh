@@ -12,7 +12,10 @@
 # Environment: FUZZ_TARGETS (space-separated subset), FUZZ_SANITIZER (none | address; default
 # none: the code is safe Rust and a sanitizer halves the executions per second),
 # FUZZ_KEEP_CORPUS=1 to keep the scratch corpus, FUZZ_SEED=N for libFuzzer's -seed (default:
-# random). Each run's full libFuzzer log is kept in
+# random), FUZZ_RUNS=N to stop each target after N inputs instead of after SECONDS_PER_TARGET
+# (which then only stops a target that runs over ten times that long). With FUZZ_SEED and
+# FUZZ_RUNS a run explores the same inputs on any machine, loaded or not: a time bound explores
+# fewer inputs on a busy machine, so a finding could fail one run and pass the next. Each run's full libFuzzer log is kept in
 # fuzz/artifacts/<target>.log (beside, not in, the directory of failing inputs).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,14 +48,16 @@ if [ "${FUZZ_KEEP_CORPUS:-0}" != 1 ]; then
   trap 'rm -rf "$scratch"' EXIT
 fi
 for t in $targets; do
-  echo "==> fuzzing $t for ${seconds}s"
+  echo "==> fuzzing $t for ${FUZZ_RUNS:+$FUZZ_RUNS inputs, at most }${seconds}s"
   mkdir -p "$scratch/$t" "artifacts/$t"
   # The first corpus directory receives new inputs; the committed seeds are only read.
   log="artifacts/$t.log"
   seed_flag=()
   [ -n "${FUZZ_SEED:-}" ] && seed_flag=(-seed="$FUZZ_SEED")
+  bound=(-max_total_time="$seconds")
+  [ -n "${FUZZ_RUNS:-}" ] && bound=(-runs="$FUZZ_RUNS" -max_total_time="$((seconds * 10))")
   if ! cargo fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" "$t" "$scratch/$t" "corpus/$t" -- \
-    -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
+    "${bound[@]}" -timeout=10 -rss_limit_mb=4096 -max_len=8192 -print_final_stats=1 \
     "${seed_flag[@]}" >"$log" 2>&1; then
     # libFuzzer's report is above cargo-fuzz's summary; the input is named in both.
     grep -E '^(==[0-9]+== ERROR|SUMMARY|thread .* panicked)|Test unit written to|^artifact_prefix' "$log" || true
@@ -66,4 +71,4 @@ for t in $targets; do
   fi
   tail -n 12 "$log"
 done
-echo "==> fuzzing finished: ${seconds}s per target, no crash"
+echo "==> fuzzing finished: ${FUZZ_RUNS:+$FUZZ_RUNS inputs, at most }${seconds}s per target, no crash"
