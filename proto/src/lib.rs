@@ -24,6 +24,16 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 /// gRPC metadata key carrying a stable, machine-readable error reason (see `ipam.proto`).
 pub const ERROR_REASON_KEY: &str = "x-whereabouts-error";
+/// The reason a node gave for failing a call (its `x-whereabouts-error`), or `None` when no node
+/// said it: a node sets a reason on every error it answers, while the HTTP/2 layer turns stream
+/// resets into statuses with codes that look definite — `ENHANCE_YOUR_CALM` (a server tearing
+/// down a connection with too many reset streams, e.g. after a pause) becomes RESOURCE_EXHAUSTED,
+/// `INADEQUATE_SECURITY` PERMISSION_DENIED. Such a status says nothing about whether the call was
+/// applied, so a client may treat a refusal as definite only when this is `Some`.
+pub fn node_reason(status: &tonic::Status) -> Option<&str> {
+    status.metadata().get(ERROR_REASON_KEY).and_then(|v| v.to_str().ok()).filter(|r| !r.is_empty())
+}
+
 /// gRPC metadata key carrying the current leader's address, when known.
 pub const LEADER_KEY: &str = "x-whereabouts-leader";
 /// Largest message a node or client accepts (bytes).

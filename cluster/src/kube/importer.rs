@@ -347,14 +347,17 @@ pub async fn import<T: ImportTarget>(
         let Some(req) = e.request.take() else { continue };
         match target.allocate(req).await {
             Ok(_) => e.result = "imported".into(),
-            Err(s) if is_refusal(s.code()) => (e.result, e.detail) = ("conflict".into(), s.message().to_string()),
+            Err(s) if is_refusal(&s) => (e.result, e.detail) = ("conflict".into(), s.message().to_string()),
             Err(s) => return Err(ImportError::Cluster(s)),
         }
     }
     Ok(report)
 }
 
-fn is_refusal(code: tonic::Code) -> bool {
+/// A refusal a node said (see `proto::node_reason`): the entry is reported as a conflict and the
+/// import goes on. Anything else (the transport's codes included) stops the import.
+fn is_refusal(status: &tonic::Status) -> bool {
     use tonic::Code::*;
-    matches!(code, AlreadyExists | FailedPrecondition | InvalidArgument | ResourceExhausted)
+    proto::node_reason(status).is_some()
+        && matches!(status.code(), AlreadyExists | FailedPrecondition | InvalidArgument | ResourceExhausted)
 }

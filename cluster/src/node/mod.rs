@@ -164,6 +164,12 @@ impl Node {
         .max_encoding_message_size(MAX_RAFT_MESSAGE_BYTES);
         let router = tonic::transport::Server::builder()
             .concurrency_limit_per_connection(1024)
+            // After a pause (SIGSTOP, a VM stall, a long GC of the host) a node finds many streams
+            // its callers already gave up on; at h2's default of 20 it tears the connection down
+            // with ENHANCE_YOUR_CALM, failing every call still in flight on it (a follower's
+            // forwarded calls share one connection). Still bounded, as the rapid-reset defence
+            // needs.
+            .http2_max_pending_accept_reset_streams(Some(1024))
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
             .add_service(ipam)
             .add_service(raft_svc);

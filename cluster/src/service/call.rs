@@ -159,7 +159,7 @@ impl<'a> Call<'a> {
         }
         let result = match send(client, req).await {
             // Said by the transport, not by the leader (which always sets a reason).
-            Err(s) if s.metadata().get(proto::ERROR_REASON_KEY).is_none() => {
+            Err(s) if proto::node_reason(&s).is_none() => {
                 let reason = s.message().to_string();
                 let out_of_time = matches!(s.code(), tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
                     || Instant::now() >= self.deadline;

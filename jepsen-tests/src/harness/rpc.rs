@@ -26,15 +26,18 @@ pub enum Answer<T> {
 }
 
 /// Classifies a gRPC status: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, ALREADY_EXISTS and
-/// FAILED_PRECONDITION are definite; everything else (UNAVAILABLE, DEADLINE_EXCEEDED, transport
-/// errors, even Unknown/Internal on a reset connection) is indeterminate.
+/// FAILED_PRECONDITION are definite when a node said them (its `x-whereabouts-error` reason is
+/// set, see [`proto::node_reason`]); everything else (UNAVAILABLE, DEADLINE_EXCEEDED, transport
+/// errors, even Unknown/Internal on a reset connection, and a definite-looking code the HTTP/2
+/// layer made from a stream reset) is indeterminate.
 pub fn classify<T>(status: &tonic::Status) -> Answer<T> {
-    let reason = status.metadata().get(proto::ERROR_REASON_KEY).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    match status.code() {
-        Code::InvalidArgument | Code::ResourceExhausted | Code::AlreadyExists | Code::FailedPrecondition => {
-            Answer::Refused(if reason.is_empty() { format!("{:?}", status.code()) } else { reason })
-        }
-        code => Answer::Unknown(if reason.is_empty() { format!("{code:?}") } else { reason }),
+    match (proto::node_reason(status), status.code()) {
+        (
+            Some(reason),
+            Code::InvalidArgument | Code::ResourceExhausted | Code::AlreadyExists | Code::FailedPrecondition,
+        ) => Answer::Refused(reason.to_string()),
+        (Some(reason), _) => Answer::Unknown(reason.to_string()),
+        (None, code) => Answer::Unknown(format!("{code:?} (not from a node): {}", status.message())),
     }
 }
 
@@ -170,6 +173,25 @@ mod tests {
         assert!(matches!(classify::<()>(&tonic::Status::unavailable("x")), Answer::Unknown(_)));
         assert!(matches!(classify::<()>(&tonic::Status::internal("reset")), Answer::Unknown(_)));
         assert!(matches!(classify::<()>(&tonic::Status::deadline_exceeded("slow")), Answer::Unknown(_)));
-        assert!(matches!(classify::<()>(&tonic::Status::failed_precondition("owner")), Answer::Refused(_)));
+        let mut s = tonic::Status::failed_precondition("owner");
+        s.metadata_mut().insert(proto::ERROR_REASON_KEY, MetadataValue::from_static("owner_mismatch"));
+        assert!(matches!(classify::<()>(&s), Answer::Refused(r) if r == "owner_mismatch"));
+    }
+
+    /// Regression (the duplicate address of the seed-2002 long run): a paused node resumed with
+    /// more than 20 reset streams waiting on one connection and tore it down with
+    /// ENHANCE_YOUR_CALM; tonic made that RESOURCE_EXHAUSTED, the client took it for a definite
+    /// refusal of two releases the old leader had already appended, and the checker then saw
+    /// their addresses given again. Seen failing before the fix (both were `Refused`).
+    #[test]
+    fn definite_looking_codes_from_the_transport_are_indeterminate() {
+        // As tonic builds them from HTTP/2 resets (`Status::from_h2_error`): no reason metadata.
+        let calm = tonic::Status::resource_exhausted("h2 protocol error: stream error received: ENHANCE_YOUR_CALM");
+        assert!(matches!(classify::<()>(&calm), Answer::Unknown(e) if e.contains("ResourceExhausted")));
+        let security = tonic::Status::permission_denied("h2 protocol error: INADEQUATE_SECURITY");
+        assert!(matches!(classify::<()>(&security), Answer::Unknown(_)));
+        for code in [tonic::Code::InvalidArgument, tonic::Code::AlreadyExists, tonic::Code::FailedPrecondition] {
+            assert!(matches!(classify::<()>(&tonic::Status::new(code, "x")), Answer::Unknown(_)), "{code:?}");
+        }
     }
 }

@@ -104,6 +104,18 @@ impl ClusterError {
             ("no_leader", _) => transient(Transient::NoLeader),
             ("timeout", _) | (_, Code::DeadlineExceeded) => transient(Transient::Timeout),
             ("forward_failed", _) => transient(Transient::ForwardFailed),
+            // A final-looking code no node said (nodes always set a reason): the HTTP/2 layer
+            // made it from a stream reset — ENHANCE_YOUR_CALM becomes RESOURCE_EXHAUSTED,
+            // INADEQUATE_SECURITY PERMISSION_DENIED. The call may or may not have been applied;
+            // retrying with the same request id is what settles it.
+            (
+                "",
+                Code::ResourceExhausted
+                | Code::AlreadyExists
+                | Code::FailedPrecondition
+                | Code::InvalidArgument
+                | Code::PermissionDenied,
+            ) => transient(Transient::Unavailable),
             ("exhausted", _) | (_, Code::ResourceExhausted) => ClusterError::Exhausted(message),
             ("address_taken", _) | (_, Code::AlreadyExists) => ClusterError::AddressTaken(message),
             ("owner_mismatch" | "owner_conflict", _) | (_, Code::FailedPrecondition) => {
@@ -168,16 +180,36 @@ mod tests {
         assert_eq!(kind(Code::DeadlineExceeded, ""), Some(Transient::Timeout));
         let e = |code, reason| ClusterError::from_status("n", &status(code, reason, ""));
         assert_eq!(e(Code::ResourceExhausted, "exhausted"), ClusterError::Exhausted("msg".into()));
-        assert_eq!(e(Code::ResourceExhausted, ""), ClusterError::Exhausted("msg".into()));
         assert_eq!(e(Code::AlreadyExists, "address_taken"), ClusterError::AddressTaken("msg".into()));
         assert_eq!(e(Code::FailedPrecondition, "owner_mismatch"), ClusterError::OwnerConflict("msg".into()));
         assert_eq!(e(Code::FailedPrecondition, "owner_conflict"), ClusterError::OwnerConflict("msg".into()));
         assert_eq!(e(Code::InvalidArgument, "invalid"), ClusterError::Invalid("msg".into()));
         assert_eq!(e(Code::PermissionDenied, "permission_denied"), ClusterError::PermissionDenied("msg".into()));
-        assert_eq!(e(Code::PermissionDenied, ""), ClusterError::PermissionDenied("msg".into()));
         assert!(matches!(e(Code::Internal, "internal"), ClusterError::Internal { .. }));
         assert!(matches!(e(Code::Unimplemented, ""), ClusterError::Internal { code: Code::Unimplemented, .. }));
         assert!(e(Code::Internal, "").is_transient(), "no reason trailer: from the transport, not a node");
         assert!(!e(Code::Internal, "internal").is_transient());
+    }
+
+    /// Regression: a RESOURCE_EXHAUSTED the HTTP/2 layer made from ENHANCE_YOUR_CALM (a node
+    /// tearing down a connection full of reset streams after a pause) was reported as "pool
+    /// exhausted" and never retried, although the call may have been applied. Seen failing before
+    /// the fix (it was `Exhausted`).
+    #[test]
+    fn final_looking_codes_without_a_node_reason_are_retried() {
+        let e = |code| ClusterError::from_status("n", &status(code, "", ""));
+        for code in [
+            Code::ResourceExhausted,
+            Code::AlreadyExists,
+            Code::FailedPrecondition,
+            Code::InvalidArgument,
+            Code::PermissionDenied,
+        ] {
+            assert!(
+                matches!(e(code), ClusterError::Transient { kind: Transient::Unavailable, .. }),
+                "{code:?}: {:?}",
+                e(code)
+            );
+        }
     }
 }

@@ -60,7 +60,9 @@ pub enum Failure {
 impl Failure {
     fn of(status: &Status) -> Failure {
         match status.code() {
-            Code::ResourceExhausted => Failure::Exhausted,
+            // A pool really full says so with a reason; without one it is an HTTP/2 reset
+            // (ENHANCE_YOUR_CALM), see `proto::node_reason`.
+            Code::ResourceExhausted if proto::node_reason(status).is_some() => Failure::Exhausted,
             Code::Unavailable => Failure::Unavailable,
             Code::DeadlineExceeded | Code::Cancelled => Failure::Timeout,
             _ => Failure::Other,
@@ -134,7 +136,10 @@ impl Conn {
                     Ok(()) => return Ok(Done { attempts, attempt_sent_ns: sent }),
                     Err(s) => s,
                 };
-                let transient = matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown);
+                // Retried as the plugin does: what a node could not serve now, and whatever the
+                // transport made of a reset stream (no node reason; see `proto::node_reason`).
+                let transient = matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown)
+                    || (proto::node_reason(&status).is_none() && status.code() != Code::DeadlineExceeded);
                 if REPORTED.fetch_add(1, Relaxed) < MAX_REPORTED {
                     let reason = status.metadata().get(proto::ERROR_REASON_KEY).and_then(|v| v.to_str().ok());
                     eprintln!(
