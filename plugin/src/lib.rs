@@ -16,6 +16,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod invocation;
+pub mod last_leader;
 pub mod logging;
 pub mod node_name;
 pub mod pending;

@@ -169,6 +169,14 @@ impl<'a> Call<'a> {
                     ServeError::ForwardFailed { addr: addr.into(), reason }
                 }))
             }
+            // Tell the caller where the leader is, so that its next call goes there directly
+            // (one hop instead of two; the plugin remembers it between invocations).
+            Ok(mut resp) => {
+                if let Ok(v) = tonic::metadata::MetadataValue::try_from(addr) {
+                    resp.metadata_mut().insert(proto::LEADER_KEY, v);
+                }
+                Ok(resp)
+            }
             other => other,
         };
         self.ctx.metrics.observe(self.rpc, self.started, result.is_ok());

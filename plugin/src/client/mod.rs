@@ -102,13 +102,28 @@ pub struct Cluster<'f> {
     clients: HashMap<String, IpamGrpc>,
     attempts: u32,
     reached: bool,
+    leader: Option<String>,
 }
+
+/// Calls every node sends to the leader (forwarding if it is not): a success of one of these
+/// without a leader hint was served by the leader itself.
+const LEADER_ROUTED: [&str; 4] = ["Allocate", "Release", "Check", "Gc"];
 
 impl<'f> Cluster<'f> {
     /// A cluster reached through `endpoints` (tried in order), within `budget`. `jitter` in
     /// [0.5, 1] scales the backoff (see [`jitter_from`]).
     pub fn new(endpoints: Vec<String>, factory: &'f dyn ClientFactory, budget: Budget, jitter: f64) -> Cluster<'f> {
-        Cluster { endpoints, tls: None, factory, budget, jitter, clients: HashMap::new(), attempts: 0, reached: false }
+        Cluster {
+            endpoints,
+            tls: None,
+            factory,
+            budget,
+            jitter,
+            clients: HashMap::new(),
+            attempts: 0,
+            reached: false,
+            leader: None,
+        }
     }
 
     /// The same cluster reached with mutual TLS (`tls_ca`/`tls_cert`/`tls_key` of the configuration).
@@ -125,6 +140,12 @@ impl<'f> Cluster<'f> {
     /// True once a node gave an answer (a reply or a final refusal): the cluster is reachable.
     pub fn reached(&self) -> bool {
         self.reached
+    }
+
+    /// The leader as the last success showed it: the address a follower named when it forwarded
+    /// the call, or the endpoint that served a leader-routed call itself.
+    pub fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
     }
 
     /// Runs `call` until a node answers or the budget is spent. `call` gets a client and the
@@ -218,6 +239,12 @@ impl<'f> Cluster<'f> {
             }
             Ok(Ok(response)) => {
                 self.reached = true;
+                let hint = response.metadata().get(proto::LEADER_KEY).and_then(|v| v.to_str().ok());
+                match hint.filter(|h| !h.is_empty()) {
+                    Some(h) => self.leader = Some(h.to_string()),
+                    None if LEADER_ROUTED.contains(&rpc) => self.leader = Some(endpoint.to_string()),
+                    None => {}
+                }
                 Ok(response.into_inner())
             }
         }

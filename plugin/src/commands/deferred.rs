@@ -9,6 +9,7 @@ use proto::ipam::ReleaseRequest;
 
 use super::cluster_for;
 use crate::client::{request, Budget, ClientFactory, ClusterError};
+use crate::last_leader::LastLeader;
 use crate::pending::{now_ms, PendingStore};
 use crate::request::Request;
 
@@ -39,7 +40,8 @@ pub async fn deliver(req: &Request, factory: &dyn ClientFactory) {
         tracing::warn!(attachment = %dropped, "a pending DEL was too old or unreadable: dropped");
     }
     let endpoints = &req.config.cluster.endpoints;
-    let mut cluster = cluster_for(req, factory, Budget::new(req.budget.remaining().min(BUDGET)));
+    let leader = LastLeader::new(&req.state_dir).read();
+    let mut cluster = cluster_for(req, factory, Budget::new(req.budget.remaining().min(BUDGET)), leader.as_deref());
     for (path, entry) in entries.found.iter().filter(|(_, e)| e.deliverable_through(endpoints)) {
         let message = ReleaseRequest {
             request_id: entry.request_id.clone(),

@@ -19,11 +19,14 @@ pub use capacity::allocatable;
 use crate::client::{jitter_from, ClientFactory, Cluster, ClusterError};
 use crate::error::PluginError;
 use crate::invocation::Command;
+use crate::last_leader::{leader_first, LastLeader};
 use crate::request::Request;
 
 /// Runs the command of `req` (not VERSION); returns the JSON to print, if any.
 pub async fn execute(req: &Request, factory: &dyn ClientFactory) -> Result<Option<String>, PluginError> {
-    let mut cluster = cluster_for(req, factory, req.budget);
+    let memo = LastLeader::new(&req.state_dir);
+    let remembered = memo.read();
+    let mut cluster = cluster_for(req, factory, req.budget, remembered.as_deref());
     let outcome = match req.invocation.command {
         Command::Add => add::add(req, &mut cluster).await.map(Some),
         Command::Del => del::del(req, &mut cluster).await.map(|()| None),
@@ -32,17 +35,28 @@ pub async fn execute(req: &Request, factory: &dyn ClientFactory) -> Result<Optio
         Command::Status => status::status(req, &mut cluster).await.map(|()| None),
         Command::Version => unreachable!("VERSION is answered before a request is loaded"),
     };
-    tracing::debug!(attempts = cluster.attempts(), "calls to the cluster");
+    tracing::debug!(attempts = cluster.attempts(), leader = cluster.leader(), "calls to the cluster");
+    if let Some(leader) = cluster.leader().filter(|l| Some(*l) != remembered.as_deref()) {
+        if req.config.cluster.endpoints.iter().any(|e| e == leader) {
+            memo.write(leader);
+        }
+    }
     if outcome.is_ok() && cluster.reached() {
         deferred::deliver(req, factory).await;
     }
     outcome.map_err(|e| name_the_node(e, req))
 }
 
-/// The cluster of `req`'s configuration, within `budget`.
-fn cluster_for<'f>(req: &Request, factory: &'f dyn ClientFactory, budget: crate::client::Budget) -> Cluster<'f> {
+/// The cluster of `req`'s configuration, within `budget`, the remembered leader first.
+fn cluster_for<'f>(
+    req: &Request,
+    factory: &'f dyn ClientFactory,
+    budget: crate::client::Budget,
+    leader: Option<&str>,
+) -> Cluster<'f> {
     let keys = &req.config.cluster;
-    Cluster::new(keys.endpoints.clone(), factory, budget, jitter_from(&req.request_id)).with_tls(keys.tls.clone())
+    let endpoints = leader_first(keys.endpoints.clone(), leader);
+    Cluster::new(endpoints, factory, budget, jitter_from(&req.request_id)).with_tls(keys.tls.clone())
 }
 
 /// A refusal for the node name says which name was sent and where it came from.

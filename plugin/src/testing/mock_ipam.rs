@@ -65,6 +65,9 @@ pub struct MockState {
     pub pools: Vec<PoolUsage>,
     /// Whether Status reports a leader (default: yes, node 1).
     pub no_leader: bool,
+    /// Answer as a follower that forwarded: successes of leader-routed calls name this leader
+    /// (`x-whereabouts-leader`), as a real follower's do.
+    pub forwarded_to: Option<String>,
 }
 
 impl MockState {
@@ -119,6 +122,17 @@ impl MockIpam {
     }
 }
 
+impl MockIpam {
+    /// `msg` as a response, with the leader hint of [`MockState::forwarded_to`] when set.
+    fn answer<T>(&self, msg: T) -> Response<T> {
+        let mut resp = Response::new(msg);
+        if let Some(leader) = self.state.lock().unwrap().forwarded_to.clone() {
+            resp.metadata_mut().insert(proto::LEADER_KEY, leader.parse().expect("ascii"));
+        }
+        resp
+    }
+}
+
 /// The first usable address of a range spec (its `range_start`, else network + 1).
 fn first_address(spec: &RangeSpec) -> Result<(IpAddr, IpNet), Status> {
     let net: IpNet = spec.range.parse().map_err(|_| Status::invalid_argument(format!("range {:?}", spec.range)))?;
@@ -150,7 +164,7 @@ impl Ipam for MockIpam {
         }
         let a = req.attachment.unwrap_or_default();
         self.state.lock().unwrap().held.insert((req.network_name, a.container_id, a.ifname), leases.clone());
-        Ok(Response::new(AllocateResponse { leases }))
+        Ok(self.answer(AllocateResponse { leases }))
     }
 
     async fn release(&self, request: Request<ReleaseRequest>) -> Result<Response<ReleaseResponse>, Status> {
@@ -159,7 +173,7 @@ impl Ipam for MockIpam {
         self.scripted("Release").await?;
         let key = (req.network_name, req.container_id, req.ifname);
         let released = self.state.lock().unwrap().held.remove(&key).unwrap_or_default();
-        Ok(Response::new(ReleaseResponse { released }))
+        Ok(self.answer(ReleaseResponse { released }))
     }
 
     async fn release_ip(&self, request: Request<ReleaseIpRequest>) -> Result<Response<ReleaseResponse>, Status> {

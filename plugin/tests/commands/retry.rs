@@ -75,6 +75,39 @@ fn a_leader_hint_is_followed_first() {
     assert_eq!(leader.state().allocates[0].request_id, follower.state().allocates[0].request_id);
 }
 
+/// A follower's forwarded success names the leader; the next invocation (a new process in real
+/// life) goes there first instead of paying the forward again.
+#[test]
+fn the_leader_a_follower_named_is_tried_first_by_the_next_invocation() {
+    let leader = MockServer::start(MockIpam::new());
+    let follower = MockServer::start(MockIpam::new());
+    let third = MockServer::start(MockIpam::new());
+    follower.state().forwarded_to = Some(leader.endpoint());
+    let state = tempfile::tempdir().unwrap();
+    let eps = vec![follower.endpoint(), third.endpoint(), leader.endpoint()];
+    let extra = || json!({"state_dir": state.path().to_str().unwrap()});
+    ok(&run("ADD", &conf("1.0.0", &eps, extra())));
+    assert_eq!((follower.state().allocates.len(), leader.state().allocates.len()), (1, 0));
+    let memo = std::fs::read_to_string(state.path().join("last-leader")).unwrap();
+    assert_eq!(memo.trim(), leader.endpoint());
+
+    ok(&run("DEL", &conf("1.0.0", &eps, extra())));
+    ok(&run("ADD", &conf("1.0.0", &eps, extra())));
+    assert_eq!(leader.state().releases.len(), 1, "the DEL went to the remembered leader");
+    assert_eq!(leader.state().allocates.len(), 1, "so did the next ADD");
+    let calls = |server: &MockServer| {
+        let state = server.state();
+        state.allocates.len() + state.releases.len()
+    };
+    assert_eq!(calls(&follower), 1, "nothing more via the follower");
+    assert_eq!(calls(&third), 0);
+
+    // A remembered leader that is not configured (any more) changes nothing.
+    let elsewhere = vec![follower.endpoint(), third.endpoint()];
+    ok(&run("DEL", &conf("1.0.0", &elsewhere, extra())));
+    assert_eq!(follower.state().releases.len(), 1, "the first configured endpoint, as always");
+}
+
 #[test]
 fn a_hung_node_is_abandoned_at_the_per_call_deadline() {
     let silent = SilentServer::start();
