@@ -23,6 +23,23 @@ async fn followers_forward_writes_and_reads_are_fresh_everywhere() {
     c.shutdown().await;
 }
 
+/// A forwarded success names the leader, so that clients (the plugin remembers it) go there
+/// next; the leader's own answers carry no hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_success_names_the_leader() {
+    let c = TestCluster::start(3).await;
+    let leader = c.leader().await;
+    let follower = c.other_than(leader);
+    let hint = |md: &tonic::metadata::MetadataMap| md.get(proto::LEADER_KEY).map(|v| v.to_str().unwrap().to_string());
+    let via_follower = c.client(follower).allocate(allocate("hinted", "", "10.4.0.0/24")).await.unwrap();
+    assert_eq!(hint(via_follower.metadata()), Some(c.addrs[&leader].to_string()));
+    let released = c.client(follower).release(release("hinted", "")).await.unwrap();
+    assert_eq!(hint(released.metadata()), Some(c.addrs[&leader].to_string()));
+    let direct = c.client(leader).allocate(allocate("direct", "", "10.4.0.0/24")).await.unwrap();
+    assert_eq!(hint(direct.metadata()), None, "the leader served it itself");
+    c.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_with_the_same_request_id_do_not_allocate_twice() {
     let c = TestCluster::start(3).await;
