@@ -31,6 +31,8 @@
 #   --clients "1 16 64 256" --pools "1 16" --workloads "steady fill"
 #   --etcd-schemes "whole-pool key-per-address"   which etcd references to run
 #   --seed N                the key-per-address clients' random seed (default 1)
+#   --wrs-args "ARGS"       extra options for `whereabouts-ctl bench`, e.g. "--no-follow-leader"
+#                           (clients stay on their endpoint; followers forward every write)
 #   --no-build              use the binaries already built (with BENCH_BIN: a directory holding
 #                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench and bench-report)
 #   CARGO_TARGET_DIR        as usual (the binaries are taken from $CARGO_TARGET_DIR/release)
@@ -46,6 +48,7 @@ POOLS="1 16"
 WORKLOADS="steady fill"
 ETCD_SCHEMES="whole-pool key-per-address"
 SEED=1
+WRS_ARGS=()
 RESULTS=""
 PLOT=docs/benchmarks-compare.png
 BUILD=1
@@ -61,7 +64,8 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD=0 ;;
     --etcd-schemes) ETCD_SCHEMES=$2; shift ;;
     --seed) SEED=$2; shift ;;
-    -h | --help) sed -n '2,38p' "$0"; exit 0 ;;
+    --wrs-args) read -ra WRS_ARGS <<<"$2"; shift ;;
+    -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
     *) log "unknown option $1"; exit 2 ;;
     esac
     shift
@@ -106,6 +110,7 @@ WRS_EP=$EP
     echo "cpus: $(nproc); kernel: $(uname -r)"
     echo "duration: $DURATION s per run; grace $GRACE s; clients: $CLIENTS; pools: $POOLS; workloads: $WORKLOADS"
     echo "etcd schemes: $ETCD_SCHEMES; key-per-address seed: $SEED"
+    echo "whereabouts-ctl bench extra options: ${WRS_ARGS[*]:-none}"
     echo "binaries: $BIN"
     echo "load average at start: $(cat /proc/loadavg)"
 } >"$RESULTS/run-info.txt"
@@ -135,7 +140,7 @@ for workload in $WORKLOADS; do
             done
             log "$name: whereabouts-rs"
             benches/wrs-cluster.sh start "$WRS_DIR" >/dev/null
-            "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${CAP[@]}" \
+            "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${CAP[@]}" "${WRS_ARGS[@]}" \
                 >"$RESULTS/$name-wrs.json" 2>"$RESULTS/$name-wrs.log"
             benches/wrs-cluster.sh stop "$WRS_DIR"
         done

@@ -80,7 +80,8 @@ fn main() {
     let cluster = LoopbackOptions::new(testkit::node_binary::locate(), 3).start_ready(Duration::from_secs(60));
     let dir = tempfile::tempdir().expect("tempdir");
     let ours = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
-        "type": "whereabouts", "range": "10.91.0.0/16", "endpoints": cluster.endpoints()}})
+        "type": "whereabouts", "range": "10.91.0.0/16", "endpoints": cluster.endpoints(),
+        "state_dir": dir.path().join("whereabouts-rs")}})
     .to_string();
     let theirs = json!({"cniVersion": "1.0.0", "name": "bench", "type": "bridge", "ipam": {
         "type": "host-local", "dataDir": dir.path().join("host-local"), "ranges": [[{"subnet": "10.92.0.0/16"}]]}})

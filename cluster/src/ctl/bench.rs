@@ -1,10 +1,11 @@
 //! `whereabouts-ctl bench`: a load generator against running nodes, like `etcdctl check perf`.
 //!
 //! `--clients` tokio tasks, each with its own HTTP/2 connection to one endpoint (client `c` to
-//! endpoint `c % n`, so followers forward as they would for plugins on every host), on pool
-//! `c % --pools`. Each operation is a real Allocate or Release with a fresh request id and a
-//! realistic owner; `--mix a:r` makes `a` allocations then `r` releases of the oldest address the
-//! client holds. A run stops starting operations at `--duration` or after `--ops`; operations
+//! endpoint `c % n`, as plugins on every host start), on pool `c % --pools`. A follower forwards
+//! writes to the leader and names it in its answer; the client then moves to the leader, as the
+//! plugin does, unless `--no-follow-leader`. Each operation is a real Allocate or Release with a
+//! fresh request id and a realistic owner; `--mix a:r` makes `a` allocations then `r` releases of
+//! the oldest address the client holds. A run stops starting operations at `--duration` or after `--ops`; operations
 //! still running at duration + `--grace` are cut and counted as errors. `--prefill` allocations
 //! per pool are made first, unmeasured. The report (`-o json`) has `etcd-scheme-bench`'s schema.
 
@@ -72,6 +73,11 @@ pub struct BenchArgs {
     /// first, 10–100 ms backoff per round) until --op-timeout; without it a failure ends the op.
     #[arg(long)]
     pub retry: bool,
+    /// Keep every client on its own endpoint even when a follower's forwarded success names the
+    /// leader (by default a client then sends its next operations to the leader, as the plugin
+    /// does): measures the cost of forwarding.
+    #[arg(long)]
+    pub no_follow_leader: bool,
     /// Write every operation to this CSV file: `op_start_ns,attempt_sent_ns,end_ns,op,ok,attempts`
     /// (Unix nanoseconds; `attempt_sent_ns` of the successful attempt).
     #[arg(long)]
@@ -99,7 +105,7 @@ async fn prefill(
     let deadline = Instant::now() + limit;
     let mut tasks = Vec::new();
     for w in 0..workers {
-        let mut conn = Conn::connect(transport, endpoints, w % endpoints.len()).await?;
+        let mut conn = Conn::connect(transport, endpoints, w % endpoints.len(), true).await?;
         let (next, done, failed) = (next.clone(), done.clone(), failed.clone());
         let (network, cidrs) = (network.to_string(), cidrs.to_vec());
         tasks.push(tokio::spawn(async move {
@@ -187,7 +193,7 @@ async fn bench(endpoints: Vec<String>, transport: Transport, out: Output, args: 
     let mut clients = Vec::with_capacity(args.clients as usize);
     for c in 0..args.clients as usize {
         clients.push(NodeClient {
-            conn: Conn::connect(&transport, &endpoints, c % endpoints.len()).await?,
+            conn: Conn::connect(&transport, &endpoints, c % endpoints.len(), !args.no_follow_leader).await?,
             network: network.clone(),
             cidr: cidrs[c % cidrs.len()].clone(),
             retry: args.retry,

@@ -1,7 +1,9 @@
 //! One bench client: its connections (a home endpoint, the others opened on first use) and one
 //! operation — a real Allocate or Release with a fresh request id — optionally retried as the CNI
 //! plugin retries: the same request id on the next endpoint (the leader hint first), a short
-//! backoff after each round over all of them, until the operation's deadline.
+//! backoff after each round over all of them, until the operation's deadline. A success a
+//! follower forwarded names the leader (`x-whereabouts-leader`); a client that follows the leader
+//! (the default, as the plugin does) makes that endpoint its home for the next operations.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,19 +96,26 @@ pub struct Conn {
     transport: Transport,
     endpoints: Vec<String>,
     home: usize,
+    follow_leader: bool,
     clients: Vec<Option<IpamClient<Channel>>>,
 }
 
 impl Conn {
     /// Connects to `endpoints[home]` now (an unreachable endpoint fails the bench before it
-    /// starts); the others are opened when a retry first needs them.
-    pub async fn connect(transport: &Transport, endpoints: &[String], home: usize) -> anyhow::Result<Conn> {
+    /// starts); the others are opened when a retry or the leader hint first needs them. With
+    /// `follow_leader`, the endpoint a forwarded success names becomes the home.
+    pub async fn connect(
+        transport: &Transport,
+        endpoints: &[String],
+        home: usize,
+        follow_leader: bool,
+    ) -> anyhow::Result<Conn> {
         let addr = &endpoints[home];
         let ch =
             channel(transport, addr)?.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to {addr}: {e}"))?;
         let mut clients = vec![None; endpoints.len()];
         clients[home] = Some(IpamClient::new(ch));
-        Ok(Conn { transport: transport.clone(), endpoints: endpoints.to_vec(), home, clients })
+        Ok(Conn { transport: transport.clone(), endpoints: endpoints.to_vec(), home, follow_leader, clients })
     }
 
     fn client(&mut self, i: usize) -> Result<IpamClient<Channel>, Status> {
@@ -133,7 +142,10 @@ impl Conn {
                 attempts += 1;
                 let sent = unix_ns();
                 let status = match self.attempt(i, op, deadline).await {
-                    Ok(()) => return Ok(Done { attempts, attempt_sent_ns: sent }),
+                    Ok(leader) => {
+                        self.follow(leader.as_deref());
+                        return Ok(Done { attempts, attempt_sent_ns: sent });
+                    }
                     Err(s) => s,
                 };
                 // Retried as the plugin does: what a node could not serve now, and whatever the
@@ -153,8 +165,7 @@ impl Conn {
                 if !retry || !transient || Instant::now() >= deadline {
                     return Err(if Instant::now() >= deadline { Failure::Timeout } else { Failure::of(&status) });
                 }
-                let hint = status.metadata().get(proto::LEADER_KEY).and_then(|v| v.to_str().ok());
-                if let Some(h) = hint.and_then(|h| self.endpoints.iter().position(|e| e == h)) {
+                if let Some(h) = self.position(leader_hint(status.metadata()).as_deref()) {
                     if !tried.contains(&h) {
                         queue.retain(|q| *q != h);
                         queue.push(h);
@@ -171,7 +182,20 @@ impl Conn {
         }
     }
 
-    async fn attempt(&mut self, i: usize, op: &Op, deadline: Instant) -> Result<(), Status> {
+    /// The index of `addr` among the endpoints.
+    fn position(&self, addr: Option<&str>) -> Option<usize> {
+        addr.and_then(|a| self.endpoints.iter().position(|e| e == a))
+    }
+
+    /// Makes the leader a success named the home endpoint, when following it.
+    fn follow(&mut self, leader: Option<&str>) {
+        if let Some(h) = self.position(leader).filter(|_| self.follow_leader) {
+            self.home = h;
+        }
+    }
+
+    /// One attempt on endpoint `i`; a success returns the leader it names (if forwarded).
+    async fn attempt(&mut self, i: usize, op: &Op, deadline: Instant) -> Result<Option<String>, Status> {
         let mut client = self.client(i)?;
         let left = deadline.saturating_duration_since(Instant::now());
         let call = async {
@@ -179,15 +203,20 @@ impl Conn {
                 Op::Allocate(r) => {
                     let mut req = tonic::Request::new(r.clone());
                     req.set_timeout(left);
-                    client.allocate(req).await.map(|_| ())
+                    client.allocate(req).await.map(|r| leader_hint(r.metadata()))
                 }
                 Op::Release(r) => {
                     let mut req = tonic::Request::new(r.clone());
                     req.set_timeout(left);
-                    client.release(req).await.map(|_| ())
+                    client.release(req).await.map(|r| leader_hint(r.metadata()))
                 }
             }
         };
         timeout_at(deadline, call).await.unwrap_or_else(|_| Err(Status::deadline_exceeded("op budget spent")))
     }
+}
+
+/// The leader address a response or status names (`x-whereabouts-leader`), if any.
+fn leader_hint(metadata: &tonic::metadata::MetadataMap) -> Option<String> {
+    metadata.get(proto::LEADER_KEY).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty()).map(str::to_string)
 }
