@@ -19,6 +19,9 @@
 #        steady: pools of 4096 (/20), each prefilled to 2048 (unmeasured), allocate/release 1:1
 #        fill:   pools of 65536 (/16), empty, allocations only (whereabouts-rs and key-per-address
 #                are capped by --ops so that they never exhaust the pool)
+#      and `floor-bench echo` with the same options (NAME-floor.json): a bare tonic unary echo at
+#      the same concurrency, the floor no system here can beat; once per run, `floor-bench
+#      fdatasync` on the disk of the nodes' data (fdatasync.txt);
 #   5. writes every JSON report to the results directory, prints the table (every system, and
 #      whereabouts-rs' ratio to each etcd scheme) and renders docs/benchmarks-compare.png
 #      (throughput and p99 against clients).
@@ -31,10 +34,12 @@
 #   --clients "1 16 64 256" --pools "1 16" --workloads "steady fill"
 #   --etcd-schemes "whole-pool key-per-address"   which etcd references to run
 #   --seed N                the key-per-address clients' random seed (default 1)
+#   --no-floors             skip the floors (floor-bench echo and fdatasync)
 #   --wrs-args "ARGS"       extra options for `whereabouts-ctl bench`, e.g. "--no-follow-leader"
 #                           (clients stay on their endpoint; followers forward every write)
 #   --no-build              use the binaries already built (with BENCH_BIN: a directory holding
-#                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench and bench-report)
+#                           whereabouts-node, whereabouts-ctl, etcd-scheme-bench, floor-bench and
+#                           bench-report)
 #   CARGO_TARGET_DIR        as usual (the binaries are taken from $CARGO_TARGET_DIR/release)
 #   WRS_PORTS, ETCD_CLIENT_PORTS, ETCD_PEER_PORTS: see wrs-cluster.sh / etcd-cluster.sh
 # shellcheck source=benches/lib.sh
@@ -49,6 +54,7 @@ WORKLOADS="steady fill"
 ETCD_SCHEMES="whole-pool key-per-address"
 SEED=1
 WRS_ARGS=()
+FLOORS=1
 RESULTS=""
 PLOT=docs/benchmarks-compare.png
 BUILD=1
@@ -65,7 +71,8 @@ while [[ $# -gt 0 ]]; do
     --etcd-schemes) ETCD_SCHEMES=$2; shift ;;
     --seed) SEED=$2; shift ;;
     --wrs-args) read -ra WRS_ARGS <<<"$2"; shift ;;
-    -h | --help) sed -n '2,40p' "$0"; exit 0 ;;
+    --no-floors) FLOORS=0 ;;
+    -h | --help) sed -n '2,45p' "$0"; exit 0 ;;
     *) log "unknown option $1"; exit 2 ;;
     esac
     shift
@@ -86,7 +93,7 @@ fi
 if [[ $BUILD == 1 ]]; then
     log "building (release)"
     build_cluster
-    cargo build --release --locked -p bench-reference --bin etcd-scheme-bench --bin bench-report
+    cargo build --release --locked -p bench-reference --bin etcd-scheme-bench --bin floor-bench --bin bench-report
 fi
 
 work_dir compare
@@ -115,6 +122,12 @@ WRS_EP=$EP
     echo "load average at start: $(cat /proc/loadavg)"
 } >"$RESULTS/run-info.txt"
 
+# The disk's floor: append + fdatasync on the disk the nodes' data directories are on.
+if [[ $FLOORS == 1 ]]; then
+    log "floor: fdatasync on the disk of $DIR"
+    "$BIN/floor-bench" fdatasync --dir "$DIR" --count 2000 | tee "$RESULTS/fdatasync.txt"
+fi
+
 # 4. The matrix.
 for workload in $WORKLOADS; do
     case $workload in
@@ -138,6 +151,11 @@ for workload in $WORKLOADS; do
                 "$BIN/etcd-scheme-bench" --endpoints "$ETCD_EP" --scheme "$scheme" "${args[@]}" "${extra[@]}" \
                     --output json >"$RESULTS/$name-$out.json" 2>"$RESULTS/$name-$out.log"
             done
+            if [[ $FLOORS == 1 ]]; then
+                log "$name: floor (bare tonic echo)"
+                "$BIN/floor-bench" echo "${args[@]}" "${CAP[@]}" --output json \
+                    >"$RESULTS/$name-floor.json" 2>"$RESULTS/$name-floor.log"
+            fi
             log "$name: whereabouts-rs"
             benches/wrs-cluster.sh start "$WRS_DIR" >/dev/null
             "$BIN/whereabouts-ctl" --endpoints "$WRS_EP" -o json bench "${args[@]}" "${CAP[@]}" "${WRS_ARGS[@]}" \

@@ -5,9 +5,12 @@
 //!
 //! The binary `etcd-scheme-bench` drives either through the load generator both benchmarks share
 //! (`loadgen`, which holds no whereabouts-rs code): its JSON report has the same schema as
-//! `whereabouts-ctl bench`'s, so the two can be printed side by side.
+//! `whereabouts-ctl bench`'s, so the two can be printed side by side. The binary `floor-bench`
+//! ([`floor`]) measures what no system on the machine can beat: a bare tonic unary echo at the
+//! same concurrency, and append + fdatasync.
 pub mod bench;
 pub mod etcd;
+pub mod floor;
 pub mod key_per_address;
 pub mod pool;
 pub mod report;

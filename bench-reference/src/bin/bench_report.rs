@@ -4,8 +4,10 @@
 //!
 //! The etcd references are told apart by `system`: whereabouts' whole-pool scheme and, where a
 //! directory has them (`*-etcdkey.json` from `benches/compare.sh`), the key-per-address scheme; the
-//! table then has a column and a whereabouts-rs ratio for each. A directory with the whole-pool
-//! reference only (every one written before key-per-address existed) gives the table it always gave.
+//! table then has a column and a whereabouts-rs ratio for each, and so has the floor of
+//! `floor-bench echo` (`*-floor.json`: a bare tonic echo, whose ratio is below 1×). A directory
+//! with the whole-pool reference only (every one written before key-per-address existed) gives
+//! the table it always gave.
 //!
 //! `bench-report --results DIR [--plot docs/benchmarks-compare.png]`
 
@@ -60,6 +62,8 @@ struct Run {
 
 const ETCD: &str = "etcd-whereabouts-scheme";
 const ETCD_KEY: &str = "etcd-key-per-address";
+/// `floor-bench echo`: a bare tonic unary echo at the same concurrency (the floor, not a rival).
+const FLOOR: &str = "tonic-echo-floor";
 const WRS: &str = "whereabouts-rs";
 
 /// An etcd reference scheme as the table and the plot name it.
@@ -75,8 +79,9 @@ struct Reference {
     color: RGBColor,
 }
 
-/// Every reference, in the order of the columns.
-const REFERENCES: [Reference; 2] = [
+/// Every reference, in the order of the columns. The echo floor's ratio says how close
+/// whereabouts-rs comes to one bare RPC per operation (below 1×: a fraction of the floor).
+const REFERENCES: [Reference; 3] = [
     Reference {
         system: ETCD,
         short: "whole-pool",
@@ -88,6 +93,12 @@ const REFERENCES: [Reference; 2] = [
         short: "key-per-address",
         legend: "etcd + key per address",
         color: RGBColor(0xff, 0x7f, 0x0e),
+    },
+    Reference {
+        system: FLOOR,
+        short: "echo floor",
+        legend: "bare tonic echo (floor)",
+        color: RGBColor(0x7f, 0x7f, 0x7f),
     },
 ];
 
@@ -423,6 +434,26 @@ mod tests {
             lines[3],
             "| steady 1:1, prefill 2048, 1 pool | 64 | 15.0 | – | 3 800 | 253× | – | 1.00 | – | 1.00 \
              | 9 000 | – | 45.0 | 200× | – | 12 / – / 0 |"
+        );
+    }
+
+    /// The echo floor is one more column: whereabouts-rs' throughput as a fraction of it.
+    #[test]
+    fn the_echo_floor_gets_its_column_and_ratio() {
+        let data = results(vec![
+            run(ETCD, 64, 15.0, 9000.0, 12),
+            run(FLOOR, 64, 25000.0, 7.0, 0),
+            run(WRS, 64, 3000.0, 36.0, 0),
+        ]);
+        let refs: Vec<&str> = references(&data).iter().map(|r| r.system).collect();
+        assert_eq!(refs, [ETCD, FLOOR]);
+        let t = table(&data);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("| echo floor ops/s |") && lines[0].contains("| wrs ÷ echo floor |"), "{}", lines[0]);
+        assert_eq!(
+            lines[2],
+            "| steady 1:1, prefill 2048, 1 pool | 64 | 15.0 | 25 000 | 3 000 | 200× | 0.12× | 1.00 | 1.00 | 1.00 \
+             | 9 000 | 7.00 | 36.0 | 250× | 0.19× | 12 / 0 / 0 |"
         );
     }
 
