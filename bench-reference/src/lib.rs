@@ -12,6 +12,7 @@ pub mod bench;
 pub mod etcd;
 pub mod floor;
 pub mod key_per_address;
+pub mod output;
 pub mod pool;
 pub mod report;
 pub mod scheme;

@@ -3,7 +3,8 @@
 
 use bench_reference::bench::{self, Config, Scheme};
 use bench_reference::etcd::loopback_endpoint;
-use clap::{Parser, ValueEnum};
+use bench_reference::output::Output;
+use clap::Parser;
 use loadgen::{Limits, Mix};
 
 /// Load generator running an etcd-based IPAM scheme against etcd.
@@ -68,12 +69,6 @@ struct Args {
     output: Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -96,10 +91,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
     };
     let report = bench::run(cfg).await?;
-    match args.output {
-        Output::Text => print!("{}", report.to_text()),
-        Output::Json => println!("{}", serde_json::to_string(&report)?),
-    }
+    args.output.print(&report, |r| r.to_text())?;
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 use bench_reference::floor::{echo, fdatasync};
-use clap::{Parser, Subcommand, ValueEnum};
+use bench_reference::output::Output;
+use clap::{Parser, Subcommand};
 use loadgen::{Limits, Mix};
 
 /// Floors of the benchmarks: a bare tonic unary echo, and fdatasync latency.
@@ -87,12 +88,6 @@ struct FsyncArgs {
     output: Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
-}
-
 /// The echo server child, killed when dropped.
 struct ServerChild(Child);
 
@@ -144,20 +139,12 @@ fn main() -> anyhow::Result<()> {
                 pool_size: a.pool_size,
             };
             let report = tokio::runtime::Runtime::new()?.block_on(echo::run(cfg))?;
-            match a.output {
-                Output::Text => print!("{}", report.to_text()),
-                Output::Json => println!("{}", serde_json::to_string(&report)?),
-            }
-            Ok(())
+            Ok(a.output.print(&report, |r| r.to_text())?)
         }
         Cmd::Fdatasync(a) => {
             let report = fdatasync::run(&a.dir, a.count, a.block_bytes)
                 .with_context(|| format!("measuring fdatasync in {}", a.dir.display()))?;
-            match a.output {
-                Output::Text => print!("{}", report.to_text()),
-                Output::Json => println!("{}", serde_json::to_string(&report)?),
-            }
-            Ok(())
+            Ok(a.output.print(&report, fdatasync::Report::to_text)?)
         }
     }
 }
