@@ -148,10 +148,7 @@ impl Conn {
                     }
                     Err(s) => s,
                 };
-                // Retried as the plugin does: what a node could not serve now, and whatever the
-                // transport made of a reset stream (no node reason; see `proto::node_reason`).
-                let transient = matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown)
-                    || (proto::node_reason(&status).is_none() && status.code() != Code::DeadlineExceeded);
+                let transient = retryable(&status);
                 if REPORTED.fetch_add(1, Relaxed) < MAX_REPORTED {
                     let reason = status.metadata().get(proto::ERROR_REASON_KEY).and_then(|v| v.to_str().ok());
                     eprintln!(
@@ -216,7 +213,43 @@ impl Conn {
     }
 }
 
+/// Whether the plugin would retry `status` with the same request id: what a node could not
+/// serve now, an outcome it does not know yet (DEADLINE_EXCEEDED: the write may still commit,
+/// and the retry's request id settles it), and whatever the transport made of a reset stream
+/// (no node reason; see `proto::node_reason`). The operation's own budget is checked apart.
+fn retryable(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded)
+        || proto::node_reason(status).is_none()
+}
+
 /// The leader address a response or status names (`x-whereabouts-leader`), if any.
 fn leader_hint(metadata: &tonic::metadata::MetadataMap) -> Option<String> {
     metadata.get(proto::LEADER_KEY).and_then(|v| v.to_str().ok()).filter(|h| !h.is_empty()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_reason(code: Code, reason: &str) -> Status {
+        let mut s = Status::new(code, "x");
+        s.metadata_mut().insert(proto::ERROR_REASON_KEY, reason.parse().unwrap());
+        s
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_retried_like_the_plugin_does() {
+        // Regression: a node's DEADLINE_EXCEEDED ("timeout": the write's outcome is not known
+        // yet) ended the operation as failed while the plugin retries it with the same id.
+        assert!(retryable(&with_reason(Code::DeadlineExceeded, "timeout")));
+        assert!(retryable(&with_reason(Code::DeadlineExceeded, "forward_timeout")));
+        assert!(retryable(&with_reason(Code::Unavailable, "no_leader")));
+        assert!(retryable(&Status::resource_exhausted("h2 ENHANCE_YOUR_CALM, no node reason")));
+    }
+
+    #[test]
+    fn a_node_refusal_is_final() {
+        assert!(!retryable(&with_reason(Code::ResourceExhausted, "exhausted")));
+        assert!(!retryable(&with_reason(Code::InvalidArgument, "invalid_argument")));
+    }
 }
