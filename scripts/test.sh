@@ -18,6 +18,10 @@ cargo build --workspace --bins --locked
 step "cargo nextest run --workspace"
 cargo nextest run --workspace --locked --no-fail-fast
 
+step "the patched openraft's engine tests (third_party/openraft/PATCHED.md)"
+cargo test --manifest-path third_party/openraft/Cargo.toml --locked --target-dir "${CARGO_TARGET_DIR:-target}" \
+  --lib engine:: -q
+
 step "chaos suite: simulation (5 seeds x 10k steps) and, as root, the short mixed chaos run"
 # The checker's self-tests (crafted histories with every anomaly, generated histories with planted
 # bugs) and the simulation's tests ran with the workspace tests above. The chaos run needs network
