@@ -9,7 +9,8 @@
 #     stretch after the kill without an acknowledged write (also reported), and the operations
 #     that failed (none should: every op is retried for up to 10 s);
 #   - the killed node is restarted on its data and the cluster is given time to settle.
-# Prints one line per kill and the distribution; writes failover.csv and the timelines to RESULTS.
+# Prints one line per kill and the distribution; writes failover.csv, the timelines and the nodes'
+# logs to RESULTS.
 #
 #   benches/failover.sh [--kills N] [--clients N] [--results DIR]
 # Environment: CARGO_TARGET_DIR (binaries from $CARGO_TARGET_DIR/release, built if missing) or
@@ -28,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --kills) KILLS=$2; shift ;;
     --clients) CLIENTS=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) log "unknown option $1"; exit 2 ;;
     esac
     shift
@@ -38,6 +39,8 @@ build_cluster_if_missing
 wrs_endpoints
 work_dir failover
 stop_at_exit wrs "$DIR"
+# The node logs go with the results (what an election did is only there); runs before the stop.
+at_exit "cp $(printf %q "$DIR")/node-*.log $(printf %q "$RESULTS")/"
 
 benches/wrs-cluster.sh start "$DIR" >/dev/null
 echo "kill,leader,resume_ms,outage_ms,ops_ok,errors,retries" >"$RESULTS/failover.csv"
