@@ -7,71 +7,20 @@
 //! number of ADD+DEL pairs per plugin (default 300, after 20 warm-up pairs). Prints a Markdown
 //! table: p50, p99, mean per command and plugin, and the ratio ours / host-local.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod exec;
 
+use std::path::Path;
+use std::time::Duration;
+
+use exec::{ms, Series, HOST_LOCAL};
 use serde_json::json;
 use testkit::loopback_cluster::LoopbackOptions;
 
-const HOST_LOCAL: &str = "/usr/lib/cni/host-local";
 const OURS: &str = env!("CARGO_BIN_EXE_whereabouts");
 
-/// Runs one CNI call and returns its wall time; panics on failure.
+/// One call of the latency loop: the same pod and node for every container, as before.
 fn call(binary: &str, command: &str, container: &str, stdin: &str) -> Duration {
-    let start = Instant::now();
-    let mut child = Command::new(binary)
-        .env_clear()
-        .envs([
-            ("CNI_COMMAND", command),
-            ("CNI_CONTAINERID", container),
-            ("CNI_NETNS", "/var/run/netns/bench"),
-            ("CNI_IFNAME", "eth0"),
-            ("CNI_PATH", "/usr/lib/cni"),
-            ("CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=bench-pod"),
-            ("NODE_NAME", "bench-node"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{binary}: {e}"));
-    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("stdin");
-    let out = child.wait_with_output().expect("wait");
-    let elapsed = start.elapsed();
-    assert!(
-        out.status.success(),
-        "{binary} {command} {container} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    elapsed
-}
-
-struct Series {
-    name: String,
-    samples: Vec<Duration>,
-}
-
-impl Series {
-    fn new(name: &str) -> Series {
-        Series { name: name.to_string(), samples: Vec::new() }
-    }
-
-    fn quantile(&self, q: f64) -> Duration {
-        let mut s = self.samples.clone();
-        s.sort();
-        s[((s.len() as f64 - 1.0) * q).round() as usize]
-    }
-
-    fn mean(&self) -> Duration {
-        self.samples.iter().sum::<Duration>() / self.samples.len() as u32
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1000.0)
+    exec::call(binary, command, container, "bench-pod", Some("bench-node"), stdin)
 }
 
 fn main() {
