@@ -33,6 +33,8 @@ wrs_endpoints
 P3=$((P[2] + 1))
 work_dir scale
 stop_at_exit wrs "$DIR"
+# The node logs go with the results (startup phases are only there); runs before the stop.
+at_exit "cp $(printf %q "$DIR")/node-*.log $(printf %q "$RESULTS")/ 2>/dev/null"
 LEARNER_PID=""
 at_exit '[[ -z $LEARNER_PID ]] || kill "$LEARNER_PID" 2>/dev/null'
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -90,6 +92,7 @@ column -s, -t <"$RESULTS/memory.csv" >&2 || cat "$RESULTS/memory.csv" >&2
 applied=$(ctl --endpoints "$EP" -o json status | field applied_index)
 mkdir -p "$DIR/node-3"
 setsid "$BIN/whereabouts-node" --id 3 --listen "127.0.0.1:$P3" --initial-cluster-state existing \
+    --initial-cluster "$(comma_list "%s=$HOST:%s" 0 "${P[0]}" 1 "${P[1]}" 2 "${P[2]}")" \
     --data-dir "$DIR/node-3" --log-level info </dev/null >"$DIR/node-3.log" 2>&1 &
 LEARNER_PID=$!
 for _ in $(seq 1 100); do ctl --endpoints "127.0.0.1:$P3" status --local >/dev/null 2>&1 && break; sleep 0.05; done

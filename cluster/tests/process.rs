@@ -198,3 +198,44 @@ fn plain_tcp_needs_an_explicit_insecure_flag() {
         String::from_utf8_lossy(&half.stderr)
     );
 }
+
+/// Regression: an empty node started with `--initial-cluster-state existing` and no members to
+/// ask (the documented way to add a member used to leave `--initial-cluster` out) waited
+/// forever, so the `add-learner` that followed added a node that never took part. It now
+/// refuses to start and names the flag; with members to ask it starts and waits to be added.
+#[test]
+fn an_empty_joiner_without_members_to_ask_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // Runs the node for at most `secs`: its exit status and stderr, or None if it still ran.
+    let run = |extra: &[&str], data: &str, secs: u64| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_whereabouts-node"))
+            .args(["--id", "3", "--listen", "127.0.0.1:0", "--insecure", "--initial-cluster-state", "existing"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(dir.path().join(data))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+                return Some((status, stderr));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        None
+    };
+    let (status, stderr) = run(&[], "alone", 20).expect("a joiner with no one to ask must exit, not wait forever");
+    assert!(!status.success());
+    assert!(stderr.contains("--initial-cluster listing members"), "{stderr}");
+    // Only itself to ask is no one to ask.
+    let (status, _) = run(&["--initial-cluster", "3=127.0.0.1:1"], "itself", 20).expect("must exit");
+    assert!(!status.success());
+    // With a member to ask (none answers here) it keeps running, waiting to find out.
+    assert!(run(&["--initial-cluster", "0=127.0.0.1:1"], "with-peer", 3).is_none(), "it waits for the members");
+}

@@ -109,6 +109,9 @@ impl Node {
         let replaces = log.replaces().context("cannot read the Raft log")?;
         // An empty node takes no part in Raft until it knows whether a cluster exists and knew it.
         let deciding = pristine && incarnation(id) == 0 && replaces.is_empty();
+        if deciding && opts.initial_cluster_state == ClusterState::Existing {
+            check_peers_to_ask(&opts)?;
+        }
         let rejoining = !replaces.is_empty() || (pristine && incarnation(id) > 0);
         let gate = Gate::new(!deciding);
         let store_alive = log.closed_when_gone();
@@ -340,6 +343,21 @@ pub async fn run(opts: NodeOptions) -> anyhow::Result<()> {
         }
         return node.shutdown().await;
     }
+}
+
+/// An empty node joining an existing cluster asks the members in `--initial-cluster` whether its
+/// id was a voter whose data was lost before it takes part; with no one to ask it would wait
+/// forever (an `add-learner` would then add a node that never answers), so it refuses to start.
+fn check_peers_to_ask(opts: &NodeOptions) -> anyhow::Result<()> {
+    if opts.initial_cluster.0.keys().any(|peer| *peer != opts.id) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "--initial-cluster-state existing with an empty data directory needs --initial-cluster listing members of \
+         the cluster (ID=HOST:PORT,..., e.g. the founders): this node asks them whether id {} was a member whose \
+         data was lost before it takes part (docs/operations.md, \"Scale (3 → 5 → 3)\")",
+        opts.id
+    )
 }
 
 /// Refuses founder lists that cannot work, before anything is opened.
