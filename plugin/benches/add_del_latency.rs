@@ -20,7 +20,7 @@ const OURS: &str = env!("CARGO_BIN_EXE_whereabouts");
 
 /// One call of the latency loop: the same pod and node for every container, as before.
 fn call(binary: &str, command: &str, container: &str, stdin: &str) -> Duration {
-    exec::call(binary, command, container, "bench-pod", Some("bench-node"), stdin)
+    exec::call(binary, command, container, "bench-pod", Some("bench-node"), stdin).0
 }
 
 fn main() {

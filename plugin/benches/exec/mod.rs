@@ -44,8 +44,15 @@ pub fn exec(
     (start.elapsed(), out)
 }
 
-/// [`exec`] that must succeed: panics with the plugin's output otherwise.
-pub fn call(binary: &str, command: &str, container: &str, pod: &str, node: Option<&str>, stdin: &str) -> Duration {
+/// [`exec`] that must succeed: its wall time and stdout; panics with the plugin's output otherwise.
+pub fn call(
+    binary: &str,
+    command: &str,
+    container: &str,
+    pod: &str,
+    node: Option<&str>,
+    stdin: &str,
+) -> (Duration, String) {
     let (elapsed, out) = exec(binary, command, container, pod, node, stdin);
     assert!(
         out.status.success(),
@@ -53,7 +60,7 @@ pub fn call(binary: &str, command: &str, container: &str, pod: &str, node: Optio
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    elapsed
+    (elapsed, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One named series of call latencies.
