@@ -10,6 +10,9 @@
 //! shared machine; each reading adds about a microsecond per batch of 64).
 //! CASE `snapshot`: the /8 with 1M, then ROUNDS (default 1) snapshot encodes and decodes
 //! ([`encode_once`], [`decode_once`]).
+//! CASE `memory`: the process' resident memory (VmRSS) before and after filling the /8 with 1M
+//! through `apply`, and again after replacing that state with its snapshot decoded (what a
+//! restarted node holds): the bytes per allocation the state costs.
 
 mod support;
 
@@ -81,10 +84,47 @@ fn profile_snapshot(rounds: u64) {
     );
 }
 
+/// This process' resident memory in bytes (`VmRSS` of `/proc/self/status`).
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS line");
+    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("VmRSS in kB");
+    kb * 1024
+}
+
+fn profile_memory() {
+    const COUNT: u64 = 1_000_000;
+    let mb = |b: u64| b as f64 / 1e6;
+    let before = rss_bytes();
+    let mut g = Gen::new(0x5eed);
+    let state = support::filled(&mut g, &support::range("10.0.0.0/8"), COUNT);
+    let filled = rss_bytes();
+    let bytes = snapshot::encode(&state);
+    drop(state);
+    let decoded = decode_once(&bytes);
+    let snapshot_len = bytes.len() as u64;
+    drop(bytes);
+    let restored = rss_bytes();
+    println!(
+        "state of {COUNT} allocations: VmRSS {:.1} MB before, {:.1} MB filled through apply ({:.0} B/allocation), \
+         {:.1} MB decoded from its {:.1} MB snapshot ({:.0} B/allocation)",
+        mb(before),
+        mb(filled),
+        filled.saturating_sub(before) as f64 / COUNT as f64,
+        mb(restored),
+        mb(snapshot_len),
+        restored.saturating_sub(before) as f64 / COUNT as f64,
+    );
+    assert_eq!(decoded.allocation_count() as u64, COUNT);
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore flags.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let case = args.first().map_or("8", String::as_str);
+    if case == "memory" {
+        return profile_memory();
+    }
     if case == "snapshot" {
         return profile_snapshot(args.get(1).and_then(|r| r.parse().ok()).unwrap_or(1));
     }

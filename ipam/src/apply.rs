@@ -16,6 +16,7 @@ use super::event::{
     check_request_id, Allocate, Command, Configure, Event, Gc, Lease, Outcome, Release, ReleaseIp, Reply,
 };
 use super::owner::{Allocation, Attachment, Sym};
+use super::packed;
 use super::pool::Pool;
 use super::state::{HistoryAction, HistoryEntry, PoolKey, State};
 
@@ -123,7 +124,8 @@ fn allocate(state: &mut State, cmd: &Allocate, time_ms: u64) -> Reply {
             let old = pool.get(p.offset).expect("held");
             // A repeated ADD keeps the time and the reservation the address was given with.
             let (since_ms, overlap_reserved) = (old.since_ms, old.overlap_reserved);
-            let record = Allocation { since_ms, overlap_reserved, ..record };
+            let mut record = record;
+            (record.since_ms, record.overlap_reserved) = (since_ms, overlap_reserved);
             if *old == record {
                 continue;
             }
@@ -336,12 +338,15 @@ fn gc(state: &mut State, cmd: &Gc, time_ms: u64) -> Reply {
     else {
         return Ok(Outcome::Released(Vec::new()));
     };
-    let keep: HashSet<(&str, &str)> = cmd.keep.iter().map(|o| (o.container_id.as_str(), o.ifname.as_str())).collect();
+    // Compared packed, as the pools store them: no container id of the pool is unpacked.
+    let kept_owners: Vec<(Vec<u8>, Sym)> =
+        cmd.keep.iter().filter_map(|o| Some((packed::pack(&o.container_id), state.names.lookup(&o.ifname)?))).collect();
+    let keep: HashSet<(&[u8], Sym)> = kept_owners.iter().map(|(c, i)| (c.as_slice(), *i)).collect();
     let mut doomed = Vec::new();
     for pool in state.network_pools(network) {
         for offset in pool.offsets() {
             let a = pool.get(offset).expect("held");
-            let kept = keep.contains(&(&*a.container_id, state.names.name(a.ifname)));
+            let kept = keep.contains(&(a.container_packed(), a.ifname));
             if a.cni_network == cni_network && a.node == Some(node) && !kept {
                 doomed.push((pool.cidr(), offset));
             }

@@ -10,6 +10,7 @@ pub mod ip;
 pub mod limits;
 pub mod offset_set;
 pub mod owner;
+pub mod packed;
 pub mod pool;
 pub mod range;
 pub mod snapshot;

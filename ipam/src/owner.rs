@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::packed::{self, Part};
+
 /// The owner of an address as CNI names it: container id + interface name (`containerID/ifname`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Owner {
@@ -129,17 +131,20 @@ impl Interner {
     }
 }
 
-/// One held address, as a pool stores it.
+/// The namespace symbol of an allocation without a pod.
+const NO_POD: Sym = Sym(u32::MAX);
+
+/// One held address, as a pool stores it: 48 bytes and one small heap block, because a pool may
+/// hold a million. The container id, pod name and pod UID are [`packed`] back to back in one block
+/// (a 64-hex container id takes 34 bytes, a UUID 17); the repeated names are interned symbols.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Allocation {
-    /// Container id of the owner.
-    pub container_id: Box<str>,
+    /// The packed container id, then (with a pod) the pod name, then (with a UID) the pod UID.
+    strings: Box<[u8]>,
     /// Interface name of the owner.
     pub ifname: Sym,
-    /// Pod namespace and name, when known.
-    pub pod: Option<(Sym, Box<str>)>,
-    /// Pod UID, when known.
-    pub pod_uid: Option<Box<str>>,
+    /// Pod namespace ([`NO_POD`] when the attachment has no pod).
+    pod_namespace: Sym,
     /// Node name, when known.
     pub node: Option<Sym>,
     /// CNI network name of the attachment.
@@ -151,50 +156,154 @@ pub struct Allocation {
     /// `enable_overlapping_ranges` on; false when it was off (whereabouts then writes no
     /// `OverlappingRangeIPReservation`, so the address is invisible to the other ranges).
     pub overlap_reserved: bool,
+    has_pod_uid: bool,
 }
 
 impl Allocation {
     /// Builds the record for `a`, interning its repeated strings. `overlap_reserved`: see the field.
     pub fn new(a: &Attachment, since_ms: u64, overlap_reserved: bool, names: &mut Interner) -> Allocation {
+        let mut strings = Vec::with_capacity(a.owner.container_id.len() + 48);
+        packed::push(&mut strings, &a.owner.container_id);
+        let pod_namespace = match &a.pod {
+            Some(pod) => {
+                packed::push(&mut strings, &pod.name);
+                names.intern(&pod.namespace)
+            }
+            None => NO_POD,
+        };
+        if let Some(uid) = &a.pod_uid {
+            packed::push(&mut strings, uid);
+        }
         Allocation {
-            container_id: a.owner.container_id.as_str().into(),
+            strings: strings.into_boxed_slice(),
             ifname: names.intern(&a.owner.ifname),
-            pod: a.pod.as_ref().map(|p| (names.intern(&p.namespace), p.name.as_str().into())),
-            pod_uid: a.pod_uid.as_deref().map(Into::into),
+            pod_namespace,
             node: a.node.as_deref().map(|n| names.intern(n)),
             cni_network: names.intern(&a.cni_network),
             since_ms,
             overlap_reserved,
+            has_pod_uid: a.pod_uid.is_some(),
         }
+    }
+
+    /// Builds a record from parts already packed (a snapshot's), with symbols already interned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        container_id: Part<'_>,
+        ifname: Sym,
+        pod: Option<(Sym, Part<'_>)>,
+        pod_uid: Option<Part<'_>>,
+        node: Option<Sym>,
+        cni_network: Sym,
+        since_ms: u64,
+        overlap_reserved: bool,
+    ) -> Allocation {
+        let mut strings = Vec::with_capacity(96);
+        packed::push_part(&mut strings, container_id);
+        let pod_namespace = match pod {
+            Some((ns, name)) => {
+                packed::push_part(&mut strings, name);
+                ns
+            }
+            None => NO_POD,
+        };
+        if let Some(uid) = pod_uid {
+            packed::push_part(&mut strings, uid);
+        }
+        Allocation {
+            strings: strings.into_boxed_slice(),
+            ifname,
+            pod_namespace,
+            node,
+            cni_network,
+            since_ms,
+            overlap_reserved,
+            has_pod_uid: pod_uid.is_some(),
+        }
+    }
+
+    /// The packed strings in order: container id, pod name (with a pod), pod UID (with one).
+    fn parts(&self) -> (&[u8], Option<&[u8]>, Option<&[u8]>) {
+        let (container, rest) = packed::split(&self.strings);
+        let (pod, rest) = match self.pod_namespace {
+            NO_POD => (None, rest),
+            _ => {
+                let (name, rest) = packed::split(rest);
+                (Some(name), rest)
+            }
+        };
+        let uid = self.has_pod_uid.then(|| packed::split(rest).0);
+        (container, pod, uid)
+    }
+
+    /// The packed container id (compare it with [`packed::pack`] of a query).
+    pub fn container_packed(&self) -> &[u8] {
+        packed::split(&self.strings).0
+    }
+
+    /// The container id of the owner.
+    pub fn container_id(&self) -> String {
+        packed::unpack(self.container_packed())
+    }
+
+    /// The pod's namespace and packed name, when the attachment has a pod.
+    pub fn pod_packed(&self) -> Option<(Sym, &[u8])> {
+        self.parts().1.map(|name| (self.pod_namespace, name))
+    }
+
+    /// The pod's namespace and name, when the attachment has a pod.
+    pub fn pod(&self) -> Option<(Sym, String)> {
+        self.pod_packed().map(|(ns, name)| (ns, packed::unpack(name)))
+    }
+
+    /// The pod UID, when known.
+    pub fn pod_uid(&self) -> Option<String> {
+        self.parts().2.map(packed::unpack)
+    }
+
+    /// The stored parts, for a snapshot: (container id, pod name, pod UID).
+    pub fn packed_parts(&self) -> (Part<'_>, Option<Part<'_>>, Option<Part<'_>>) {
+        let (c, p, u) = self.parts();
+        (packed::part(c), p.map(packed::part), u.map(packed::part))
     }
 
     /// True when this allocation belongs to `container_id` + `ifname`.
     pub fn is_owned_by(&self, container_id: &str, ifname: Sym) -> bool {
-        self.ifname == ifname && &*self.container_id == container_id
+        self.ifname == ifname && self.container_packed() == packed::pack(container_id).as_slice()
+    }
+
+    /// True when this allocation belongs to the packed `container` + `ifname`.
+    pub fn is_owned_by_packed(&self, container: &[u8], ifname: Sym) -> bool {
+        self.ifname == ifname && self.container_packed() == container
     }
 
     /// True when the pod of this allocation has no namespace (podman sends `K8S_POD_NAME` only):
     /// such a pod name is unique on its host at most, so it never identifies an attachment.
     pub fn has_namespaceless_pod(&self, names: &Interner) -> bool {
-        self.pod.as_ref().is_some_and(|(ns, _)| names.name(*ns).is_empty())
+        self.pod_namespace != NO_POD && names.name(self.pod_namespace).is_empty()
+    }
+
+    /// True when this allocation belongs to pod `namespace` + packed `name` on `ifname`.
+    pub fn is_for_pod_packed(&self, namespace: Sym, name: &[u8], ifname: Sym) -> bool {
+        self.ifname == ifname && self.pod_namespace == namespace && self.pod_packed().is_some_and(|(_, n)| n == name)
     }
 
     /// True when this allocation belongs to pod `namespace/name` on `ifname`.
     pub fn is_for_pod(&self, namespace: Sym, name: &str, ifname: Sym) -> bool {
-        self.ifname == ifname && matches!(&self.pod, Some((ns, n)) if *ns == namespace && &**n == name)
+        self.is_for_pod_packed(namespace, &packed::pack(name), ifname)
     }
 
     /// The owner in its public form.
     pub fn owner(&self, names: &Interner) -> Owner {
-        Owner { container_id: self.container_id.to_string(), ifname: names.name(self.ifname).to_string() }
+        Owner { container_id: self.container_id(), ifname: names.name(self.ifname).to_string() }
     }
 
     /// The attachment in its public form.
     pub fn attachment(&self, names: &Interner) -> Attachment {
         Attachment {
             owner: self.owner(names),
-            pod: self.pod.as_ref().map(|(ns, n)| PodRef { namespace: names.name(*ns).into(), name: n.to_string() }),
-            pod_uid: self.pod_uid.as_deref().map(Into::into),
+            pod: self.pod().map(|(ns, name)| PodRef { namespace: names.name(ns).into(), name }),
+            pod_uid: self.pod_uid(),
             node: self.node.map(|n| names.name(n).into()),
             cni_network: names.name(self.cni_network).into(),
         }
@@ -233,5 +342,41 @@ mod tests {
         assert!(alloc.is_owned_by("c1", eth0) && !alloc.is_owned_by("c2", eth0));
         assert!(alloc.is_for_pod(names.lookup("ns").unwrap(), "p", eth0));
         assert_eq!(alloc.owner(&names).to_string(), "c1/eth0");
+    }
+
+    #[test]
+    fn a_record_is_small_and_keeps_every_shape_of_attachment() {
+        assert_eq!(std::mem::size_of::<Allocation>(), 48);
+        let mut names = Interner::default();
+        let cid = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let full = Attachment {
+            owner: Owner::new(cid, "net1"),
+            pod: Some(PodRef { namespace: "".into(), name: "podman-pod".into() }),
+            pod_uid: Some("6f1c2a9e-4b7d-4c3e-a1f0-9d8e7c6b5a43".into()),
+            node: None,
+            cni_network: "net".into(),
+        };
+        let bare = Attachment::new(Owner::new("ABC", "eth0"), "net");
+        let uid_only = Attachment { pod_uid: Some("u".into()), ..bare.clone() };
+        for att in [&full, &bare, &uid_only] {
+            let alloc = Allocation::new(att, 1, false, &mut names);
+            assert_eq!(alloc.attachment(&names), *att);
+            let (c, p, u) = alloc.packed_parts();
+            let rebuilt = Allocation::from_parts(
+                c,
+                alloc.ifname,
+                p.map(|p| (alloc.pod_packed().unwrap().0, p)),
+                u,
+                alloc.node,
+                alloc.cni_network,
+                1,
+                false,
+            );
+            assert_eq!(rebuilt, alloc);
+        }
+        let full = Allocation::new(&full, 1, false, &mut names);
+        assert!(full.has_namespaceless_pod(&names));
+        assert!(full.is_owned_by(cid, names.lookup("net1").unwrap()));
+        assert!(!full.is_owned_by(&cid.to_uppercase(), names.lookup("net1").unwrap()));
     }
 }

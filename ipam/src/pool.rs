@@ -2,6 +2,11 @@
 //! `IPPool` object. It finds the lowest free address of a [`Range`] in O(log n) and finds an
 //! owner's address in O(1).
 //!
+//! The records live in one dense vector (a release moves the last record into the hole) with
+//! three hash indexes of 4-byte slot numbers: by offset, by container + interface, by pod +
+//! interface. A pool of a million addresses costs about 64 bytes of slots, 15 of indexes and one
+//! ~90-byte string block per allocation.
+//!
 //! Two offset sets are kept: `used` (this pool's own allocations) and, once another pool of the
 //! same network name overlaps this one, `blocked` (own allocations plus addresses held through the
 //! overlapping pools), so a request with overlapping ranges enabled never takes an address that
@@ -10,12 +15,13 @@
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashTable};
 use ipnet::IpNet;
 
 use super::ip::{self, Family};
 use super::offset_set::OffsetSet;
 use super::owner::{Allocation, Sym};
+use super::packed;
 use super::range::Range;
 
 /// The addresses held in one (network name, CIDR).
@@ -26,9 +32,10 @@ pub struct Pool {
     base: u128,
     used: OffsetSet,
     blocked: Option<OffsetSet>,
-    allocations: HashMap<u128, Allocation>,
-    by_container: HashTable<u128>,
-    by_pod: HashTable<u128>,
+    slots: Vec<(u128, Allocation)>,
+    by_offset: HashTable<u32>,
+    by_container: HashTable<u32>,
+    by_pod: HashTable<u32>,
     hasher: DefaultHashBuilder,
 }
 
@@ -46,7 +53,8 @@ impl Pool {
             base,
             used: OffsetSet::new(ip::host_bits(&cidr), residue),
             blocked: None,
-            allocations: HashMap::default(),
+            slots: Vec::new(),
+            by_offset: HashTable::new(),
             by_container: HashTable::new(),
             by_pod: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
@@ -65,12 +73,12 @@ impl Pool {
 
     /// Number of held addresses.
     pub fn len(&self) -> usize {
-        self.allocations.len()
+        self.slots.len()
     }
 
     /// True when no address is held.
     pub fn is_empty(&self) -> bool {
-        self.allocations.is_empty()
+        self.slots.is_empty()
     }
 
     /// Offset of `ip` in this pool, if inside the CIDR.
@@ -85,7 +93,12 @@ impl Pool {
 
     /// The allocation at `offset`, if held.
     pub fn get(&self, offset: u128) -> Option<&Allocation> {
-        self.allocations.get(&offset)
+        self.slot_of(offset).map(|i| &self.slots[i].1)
+    }
+
+    fn slot_of(&self, offset: u128) -> Option<usize> {
+        let slots = &self.slots;
+        self.by_offset.find(self.hasher.hash_one(offset), |&i| slots[i as usize].0 == offset).map(|&i| i as usize)
     }
 
     /// True for IPv4 `.0` addresses, which the allocator never hands out.
@@ -95,14 +108,30 @@ impl Pool {
 
     /// Where `container_id` + `ifname` holds an address here.
     pub fn find_by_container(&self, container_id: &str, ifname: Sym) -> Option<u128> {
-        let hash = self.hasher.hash_one((container_id, ifname));
-        self.by_container.find(hash, |o| self.allocations[o].is_owned_by(container_id, ifname)).copied()
+        self.find_by_container_packed(&packed::pack(container_id), ifname)
+    }
+
+    /// Where the packed `container` + `ifname` holds an address here.
+    pub fn find_by_container_packed(&self, container: &[u8], ifname: Sym) -> Option<u128> {
+        let hash = self.hasher.hash_one((container, ifname));
+        let slots = &self.slots;
+        self.by_container
+            .find(hash, |&i| slots[i as usize].1.is_owned_by_packed(container, ifname))
+            .map(|&i| slots[i as usize].0)
     }
 
     /// Where pod `namespace/name` holds an address on `ifname` here.
     pub fn find_by_pod(&self, namespace: Sym, name: &str, ifname: Sym) -> Option<u128> {
+        self.find_by_pod_packed(namespace, &packed::pack(name), ifname)
+    }
+
+    /// Where pod `namespace` + packed `name` holds an address on `ifname` here.
+    pub fn find_by_pod_packed(&self, namespace: Sym, name: &[u8], ifname: Sym) -> Option<u128> {
         let hash = self.hasher.hash_one((namespace, name, ifname));
-        self.by_pod.find(hash, |o| self.allocations[o].is_for_pod(namespace, name, ifname)).copied()
+        let slots = &self.slots;
+        self.by_pod
+            .find(hash, |&i| slots[i as usize].1.is_for_pod_packed(namespace, name, ifname))
+            .map(|&i| slots[i as usize].0)
     }
 
     /// The lowest offset `range` allows that is free (and not blocked through overlapping ranges
@@ -124,35 +153,43 @@ impl Pool {
 
     /// Records `allocation` at the free `offset`.
     pub fn insert(&mut self, offset: u128, allocation: Allocation) {
-        assert!(!self.allocations.contains_key(&offset), "{} is already held", self.ip_at(offset));
+        assert!(self.slot_of(offset).is_none(), "{} is already held", self.ip_at(offset));
         self.used.insert(offset);
         if let Some(blocked) = &mut self.blocked {
             blocked.insert(offset);
         }
-        self.allocations.insert(offset, allocation);
-        self.index(offset);
+        let slot = self.slots.len();
+        u32::try_from(slot).expect("fewer than 2^32 allocations in one pool");
+        self.slots.push((offset, allocation));
+        self.index(slot);
     }
 
     /// Frees `offset`; `still_blocked` keeps it blocked for overlap-aware requests (another pool
     /// of the network still holds the address).
     pub fn remove(&mut self, offset: u128, still_blocked: bool) -> Option<Allocation> {
-        if !self.allocations.contains_key(&offset) {
-            return None;
+        let slot = self.slot_of(offset)?;
+        self.unindex(slot);
+        let last = self.slots.len() - 1;
+        if slot != last {
+            self.unindex(last);
         }
-        self.unindex(offset);
-        let allocation = self.allocations.remove(&offset);
+        let (_, allocation) = self.slots.swap_remove(slot);
+        if slot != last {
+            self.index(slot);
+        }
         self.used.remove(offset);
         if let (Some(blocked), false) = (&mut self.blocked, still_blocked) {
             blocked.remove(offset);
         }
-        allocation
+        Some(allocation)
     }
 
     /// Replaces the record at the held `offset` (a repeated ADD re-owning its address).
     pub fn replace(&mut self, offset: u128, allocation: Allocation) {
-        self.unindex(offset);
-        self.allocations.insert(offset, allocation);
-        self.index(offset);
+        let slot = self.slot_of(offset).expect("replace of a held offset");
+        self.unindex(slot);
+        self.slots[slot].1 = allocation;
+        self.index(slot);
     }
 
     /// Marks `offset` as held through another pool of the network.
@@ -163,40 +200,49 @@ impl Pool {
 
     /// Clears a mark set by [`Pool::block`], unless this pool holds the address itself.
     pub fn unblock(&mut self, offset: u128) {
-        if let (Some(blocked), false) = (&mut self.blocked, self.allocations.contains_key(&offset)) {
+        let held = self.slot_of(offset).is_some();
+        if let (Some(blocked), false) = (&mut self.blocked, held) {
             blocked.remove(offset);
         }
     }
 
     /// Held offsets in ascending order.
     pub fn offsets(&self) -> Vec<u128> {
-        let mut offsets: Vec<u128> = self.allocations.keys().copied().collect();
+        let mut offsets: Vec<u128> = self.slots.iter().map(|(o, _)| *o).collect();
         offsets.sort_unstable();
         offsets
     }
 
     /// Held offsets in `[lo, hi]`, unordered.
     pub fn offsets_between(&self, lo: u128, hi: u128) -> impl Iterator<Item = u128> + '_ {
-        self.allocations.keys().copied().filter(move |o| (lo..=hi).contains(o))
+        self.slots.iter().map(|(o, _)| *o).filter(move |o| (lo..=hi).contains(o))
     }
 
-    fn index(&mut self, offset: u128) {
-        let Pool { allocations, by_container, by_pod, hasher, .. } = self;
-        let a = &allocations[&offset];
-        by_container.insert_unique(container_hash(hasher, a), offset, |o| container_hash(hasher, &allocations[o]));
+    /// Adds slot `slot` to the indexes.
+    fn index(&mut self, slot: usize) {
+        let Pool { slots, by_offset, by_container, by_pod, hasher, .. } = self;
+        let (offset, a) = &slots[slot];
+        let i = slot as u32;
+        by_offset.insert_unique(hasher.hash_one(*offset), i, |&j| hasher.hash_one(slots[j as usize].0));
+        by_container.insert_unique(container_hash(hasher, a), i, |&j| container_hash(hasher, &slots[j as usize].1));
         if let Some(hash) = pod_hash(hasher, a) {
-            by_pod.insert_unique(hash, offset, |o| pod_hash(hasher, &allocations[o]).expect("indexed by pod"));
+            by_pod.insert_unique(hash, i, |&j| pod_hash(hasher, &slots[j as usize].1).expect("indexed by pod"));
         }
     }
 
-    fn unindex(&mut self, offset: u128) {
-        let Pool { allocations, by_container, by_pod, hasher, .. } = self;
-        let a = &allocations[&offset];
-        if let Ok(entry) = by_container.find_entry(container_hash(hasher, a), |o| *o == offset) {
+    /// Removes slot `slot` from the indexes.
+    fn unindex(&mut self, slot: usize) {
+        let Pool { slots, by_offset, by_container, by_pod, hasher, .. } = self;
+        let (offset, a) = &slots[slot];
+        let i = slot as u32;
+        if let Ok(entry) = by_offset.find_entry(hasher.hash_one(*offset), |&j| j == i) {
+            entry.remove();
+        }
+        if let Ok(entry) = by_container.find_entry(container_hash(hasher, a), |&j| j == i) {
             entry.remove();
         }
         if let Some(hash) = pod_hash(hasher, a) {
-            if let Ok(entry) = by_pod.find_entry(hash, |o| *o == offset) {
+            if let Ok(entry) = by_pod.find_entry(hash, |&j| j == i) {
                 entry.remove();
             }
         }
@@ -204,11 +250,11 @@ impl Pool {
 }
 
 fn container_hash(hasher: &DefaultHashBuilder, a: &Allocation) -> u64 {
-    hasher.hash_one((&*a.container_id, a.ifname))
+    hasher.hash_one((a.container_packed(), a.ifname))
 }
 
 fn pod_hash(hasher: &DefaultHashBuilder, a: &Allocation) -> Option<u64> {
-    a.pod.as_ref().map(|(ns, name)| hasher.hash_one((*ns, &**name, a.ifname)))
+    a.pod_packed().map(|(ns, name)| hasher.hash_one((ns, name, a.ifname)))
 }
 
 #[cfg(test)]
@@ -281,5 +327,32 @@ mod tests {
         assert_eq!(pool.find_by_container("old", eth0), None);
         assert_eq!(pool.find_by_container("new", eth0), Some(1));
         assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn a_release_moves_the_last_record_and_every_lookup_follows_it() {
+        let r = range("10.0.0.0/28", &[]);
+        let mut names = Interner::default();
+        let mut pool = Pool::new(names.intern(""), r.network());
+        for o in 1..=6u128 {
+            pool.insert(o, alloc(&mut names, &format!("c{o}"), &format!("p{o}")));
+        }
+        let (eth0, ns) = (names.lookup("eth0").unwrap(), names.lookup("ns").unwrap());
+        // The first record's slot is refilled by the last one's, then the last is released.
+        assert!(pool.remove(1, false).is_some());
+        assert!(pool.remove(5, false).is_some());
+        assert!(pool.remove(1, false).is_none(), "released twice");
+        for o in [2u128, 3, 4, 6] {
+            assert_eq!(pool.get(o).map(|a| a.container_id()), Some(format!("c{o}")));
+            assert_eq!(pool.find_by_container(&format!("c{o}"), eth0), Some(o));
+            assert_eq!(pool.find_by_pod(ns, &format!("p{o}"), eth0), Some(o));
+        }
+        for o in [1u128, 5] {
+            assert!(pool.get(o).is_none());
+            assert_eq!(pool.find_by_container(&format!("c{o}"), eth0), None);
+            assert_eq!(pool.find_by_pod(ns, &format!("p{o}"), eth0), None);
+        }
+        assert_eq!(pool.offsets(), vec![2, 3, 4, 6]);
+        assert_eq!(pool.lowest_free(&r, true, |_| false), Some(1));
     }
 }

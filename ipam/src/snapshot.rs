@@ -11,6 +11,7 @@ use super::apply::{ensure_pool, set_blocked_elsewhere};
 use super::event::{Reply, MAX_IFNAME, MAX_NAME, MAX_REQUEST_ID};
 use super::limits::Limits;
 use super::owner::{Allocation, Interner, Sym};
+use super::packed::Part;
 use super::state::{HistoryEntry, PoolKey, State};
 
 /// Format version written in every snapshot whose allocations all reserve their address across
@@ -116,70 +117,21 @@ enum Packed {
 }
 
 impl Packed {
-    fn pack(s: &str) -> Packed {
-        if let Some(uuid) = parse_uuid(s) {
-            return Packed::Uuid(uuid);
+    fn from_part(part: Part<'_>) -> Packed {
+        match part {
+            Part::Text(s) => Packed::Text(s.to_string()),
+            Part::Hex(bytes) => Packed::Hex(bytes.to_vec()),
+            Part::Uuid(bytes) => Packed::Uuid(*bytes),
         }
-        if !s.is_empty()
-            && s.len().is_multiple_of(2)
-            && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            let bytes = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect();
-            return Packed::Hex(bytes);
-        }
-        Packed::Text(s.to_string())
     }
 
-    fn unpack(&self) -> String {
+    fn as_part(&self) -> Part<'_> {
         match self {
-            Packed::Text(s) => s.clone(),
-            Packed::Hex(bytes) => {
-                let mut out = Vec::with_capacity(bytes.len() * 2);
-                push_hex(&mut out, bytes);
-                ascii(out)
-            }
-            Packed::Uuid(b) => {
-                let mut out = Vec::with_capacity(36);
-                for (i, group) in [&b[0..4], &b[4..6], &b[6..8], &b[8..10], &b[10..16]].into_iter().enumerate() {
-                    if i > 0 {
-                        out.push(b'-');
-                    }
-                    push_hex(&mut out, group);
-                }
-                ascii(out)
-            }
+            Packed::Text(s) => Part::Text(s),
+            Packed::Hex(bytes) => Part::Hex(bytes),
+            Packed::Uuid(bytes) => Part::Uuid(bytes),
         }
     }
-}
-
-/// Appends `bytes` as lowercase hex. A table, not `format!`: a snapshot of a million
-/// allocations unpacks a million container ids when a node starts.
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
-    }
-}
-
-fn ascii(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).expect("hex digits and dashes are ASCII")
-}
-
-fn parse_uuid(s: &str) -> Option<[u8; 16]> {
-    let b = s.as_bytes();
-    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
-        return None;
-    }
-    let digits: String = s.chars().filter(|c| *c != '-').collect();
-    if digits.len() != 32 || !digits.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
 }
 
 /// Encodes `state`. The same state always gives the same bytes.
@@ -202,12 +154,13 @@ pub fn encode(state: &State) -> Vec<u8> {
                 .into_iter()
                 .map(|offset| {
                     let a = pool.get(offset).expect("listed");
+                    let (container_id, pod_name, pod_uid) = a.packed_parts();
                     let record = AllocationRecord {
                         offset_delta: offset - prev_offset,
-                        container_id: Packed::pack(&a.container_id),
+                        container_id: Packed::from_part(container_id),
                         ifname: a.ifname.0,
-                        pod: a.pod.as_ref().map(|(ns, name)| (ns.0, name.to_string())),
-                        pod_uid: a.pod_uid.as_deref().map(Packed::pack),
+                        pod: a.pod_packed().zip(pod_name).map(|((ns, _), name)| (ns.0, name.unpacked())),
+                        pod_uid: pod_uid.map(Packed::from_part),
                         node: a.node.map(|n| n.0),
                         cni_network: a.cni_network.0,
                         since_delta: a.since_ms.wrapping_sub(prev_time) as i64,
@@ -312,9 +265,9 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
                 return Err(invalid(format!("offset {offset} is outside pool {}", record.cidr)));
             }
             // Pods without a namespace (podman) do not identify an attachment: two may share a name.
-            let keyed_pod = allocation.pod.as_ref().filter(|_| !allocation.has_namespaceless_pod(&state.names));
-            let duplicate = pool.find_by_container(&allocation.container_id, allocation.ifname).is_some()
-                || keyed_pod.is_some_and(|(ns, n)| pool.find_by_pod(*ns, n, allocation.ifname).is_some());
+            let keyed_pod = allocation.pod_packed().filter(|_| !allocation.has_namespaceless_pod(&state.names));
+            let duplicate = pool.find_by_container_packed(allocation.container_packed(), allocation.ifname).is_some()
+                || keyed_pod.is_some_and(|(ns, n)| pool.find_by_pod_packed(ns, n, allocation.ifname).is_some());
             if duplicate {
                 return Err(invalid(format!("pool {} holds two addresses for one owner", record.cidr)));
             }
@@ -348,31 +301,39 @@ fn decode_allocation(
     overlap_reserved: bool,
     sym: &impl Fn(u32, &str) -> Result<Sym, SnapshotError>,
 ) -> Result<Allocation, SnapshotError> {
-    Ok(Allocation {
-        container_id: a.container_id.unpack().into(),
-        ifname: sym(a.ifname, "ifname")?,
-        pod: match &a.pod {
-            Some((ns, name)) => Some((sym(*ns, "pod namespace")?, name.as_str().into())),
-            None => None,
-        },
-        pod_uid: a.pod_uid.as_ref().map(|p| p.unpack().into()),
-        node: a.node.map(|n| sym(n, "node")).transpose()?,
-        cni_network: sym(a.cni_network, "cni network")?,
-        since_ms,
-        overlap_reserved,
-    })
-}
-
-fn check_allocation(names: &Interner, a: &Allocation) -> Result<(), SnapshotError> {
-    let too_long = a.container_id.is_empty()
-        || a.container_id.len() > MAX_NAME
-        || names.name(a.ifname).len() > MAX_IFNAME
+    let container_id = a.container_id.as_part();
+    let pod_uid = a.pod_uid.as_ref().map(Packed::as_part);
+    let too_long = container_id.unpacked_len() == 0
+        || container_id.unpacked_len() > MAX_NAME
         || a.pod.as_ref().is_some_and(|(_, n)| n.len() > MAX_NAME)
-        || a.pod_uid.as_ref().is_some_and(|u| u.len() > MAX_NAME);
+        || pod_uid.is_some_and(|u| u.unpacked_len() > MAX_NAME);
     if too_long {
         return Err(SnapshotError::Invalid(format!(
             "allocation of {:?} has an empty or oversized field",
-            a.container_id
+            container_id.unpacked()
+        )));
+    }
+    let pod = match &a.pod {
+        Some((ns, name)) => Some((sym(*ns, "pod namespace")?, Part::Text(name))),
+        None => None,
+    };
+    Ok(Allocation::from_parts(
+        container_id,
+        sym(a.ifname, "ifname")?,
+        pod,
+        pod_uid,
+        a.node.map(|n| sym(n, "node")).transpose()?,
+        sym(a.cni_network, "cni network")?,
+        since_ms,
+        overlap_reserved,
+    ))
+}
+
+fn check_allocation(names: &Interner, a: &Allocation) -> Result<(), SnapshotError> {
+    if names.name(a.ifname).len() > MAX_IFNAME {
+        return Err(SnapshotError::Invalid(format!(
+            "allocation of {:?} has an empty or oversized field",
+            a.container_id()
         )));
     }
     Ok(())
