@@ -288,11 +288,6 @@ impl Allocation {
         self.ifname == ifname && self.pod_namespace == namespace && self.pod_packed().is_some_and(|(_, n)| n == name)
     }
 
-    /// True when this allocation belongs to pod `namespace/name` on `ifname`.
-    pub fn is_for_pod(&self, namespace: Sym, name: &str, ifname: Sym) -> bool {
-        self.is_for_pod_packed(namespace, &packed::pack(name), ifname)
-    }
-
     /// The owner in its public form.
     pub fn owner(&self, names: &Interner) -> Owner {
         Owner { container_id: self.container_id(), ifname: names.name(self.ifname).to_string() }
@@ -340,7 +335,7 @@ mod tests {
         assert_eq!(alloc.attachment(&names), att);
         let eth0 = names.lookup("eth0").unwrap();
         assert!(alloc.is_owned_by("c1", eth0) && !alloc.is_owned_by("c2", eth0));
-        assert!(alloc.is_for_pod(names.lookup("ns").unwrap(), "p", eth0));
+        assert!(alloc.is_for_pod_packed(names.lookup("ns").unwrap(), &packed::pack("p"), eth0));
         assert_eq!(alloc.owner(&names).to_string(), "c1/eth0");
     }
 
